@@ -1,0 +1,313 @@
+"""``python -m bot content check|coverage|preview``: tools for the people who edit ``content/``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from nlu import normalise
+
+from .engine import Engine
+from .i18n import Catalogues
+from .knowledge import KnowledgeBase, Problem
+from .language import LanguageDetector
+from .render import render_plain
+from .runtime import load_content
+from .settings import Settings, load_settings
+
+__all__ = ["add_parser", "check", "coverage_matrix", "coverage_markdown", "coverage_png", "preview"]
+
+_URL_IN_TEXT = re.compile(r"https?://|www\.", re.IGNORECASE)
+_MARKUP_IN_TEXT = re.compile(r"<[a-z/][^>]*>|\*\*|__|\[[^\]]+\]\(")
+# A phone screen shows about this much without scrolling much; longer answers get a warning.
+PHONE_FRIENDLY_CHARS = 900
+
+
+def _engine(settings: Settings, kb: KnowledgeBase) -> Engine:
+    detector = LanguageDetector(settings.languages[:1] or ["en"], default=settings.default_language)
+    return Engine(settings, kb, None, detector, Catalogues(settings.languages))
+
+
+def check(settings: Settings, kb: KnowledgeBase, today: dt.date | None = None) -> list[Problem]:
+    """Every problem in the content, most serious first."""
+    today = today or dt.date.today()
+    problems = list(kb.problems)
+    max_age = dt.timedelta(days=settings.content.max_review_age_days)
+    engine = _engine(settings, kb)
+    seen_entries: set[int] = set()
+
+    for city in settings.cities:
+        spec = kb.cities.get(city)
+        if spec is None:
+            continue
+        for key in kb.taxonomy.content_keys:
+            found = kb.entry(city, key)
+            if found is None:
+                problems.append(
+                    Problem(
+                        "error",
+                        f"content/cities/{city}",
+                        f"the city has no answer for '{key}' (neither in the city nor in countries/{spec.country})",
+                        entry=key,
+                        hint=f"add an entry '{key}:' to content/countries/{spec.country}/ or content/cities/{city}/",
+                    )
+                )
+                continue
+            entry, origin = found
+            file, _, line = origin.partition(":")
+            first_time = id(entry) not in seen_entries
+            seen_entries.add(id(entry))
+            missing = [lang for lang in settings.languages if lang not in entry.answer]
+            if missing and first_time:
+                problems.append(
+                    Problem(
+                        "warning",
+                        file,
+                        f"no translation in: {', '.join(missing)} (people then see "
+                        f"{'English' if 'en' in entry.answer else 'the local language'})",
+                        entry=key,
+                        field="answer",
+                        line=int(line) if line else None,
+                        hint="add a line per missing language under 'answer:'",
+                    )
+                )
+            if not first_time:
+                continue
+            where = {"entry": key, "line": int(line) if line else None}
+            if entry.last_reviewed > today:
+                problems.append(
+                    Problem("error", file, "the review date is in the future", field="last_reviewed",
+                            hint="write the day the answer was actually checked", **where)  # type: ignore[arg-type]
+                )  # fmt: skip
+            elif today - entry.last_reviewed > max_age:
+                problems.append(
+                    Problem("warning", file, f"not reviewed since {entry.last_reviewed} (older than "
+                            f"{settings.content.max_review_age_days} days)", field="last_reviewed",
+                            hint="check the answer against its sources, then update last_reviewed",
+                            **where)  # type: ignore[arg-type]
+                )  # fmt: skip
+            for lang, text in entry.answer.items():
+                fld = f"answer.{lang}"
+                if _URL_IN_TEXT.search(text):
+                    problems.append(
+                        Problem("warning", file, "the text contains a web address", field=fld,
+                                hint="move web addresses to 'sources:'", **where)  # type: ignore[arg-type]
+                    )  # fmt: skip
+                if _MARKUP_IN_TEXT.search(text):
+                    problems.append(
+                        Problem("warning", file, "the text contains HTML or Markdown, which is shown as is",
+                                field=fld, hint="write plain text", **where)  # type: ignore[arg-type]
+                    )  # fmt: skip
+                if lang not in settings.languages:
+                    problems.append(
+                        Problem("warning", file, f"'{lang}' is not a language in config.yml", field=fld,
+                                hint="check the language code", **where)  # type: ignore[arg-type]
+                    )  # fmt: skip
+                    continue
+                shown = render_plain(engine, engine.answer_key(key, city, lang))
+                if len(shown) > settings.content.max_message_chars:
+                    problems.append(
+                        Problem("error", file, f"too long for one Telegram message ({len(shown)} characters "
+                                f"with sources, limit {settings.content.max_message_chars})", field=fld,
+                                hint="shorten the answer", **where)  # type: ignore[arg-type]
+                    )  # fmt: skip
+                elif len(text) > PHONE_FRIENDLY_CHARS:
+                    problems.append(
+                        Problem("warning", file, f"long for a phone screen ({len(text)} characters)", field=fld,
+                                hint=f"keep answers under {PHONE_FRIENDLY_CHARS} characters", **where)  # type: ignore[arg-type]
+                    )  # fmt: skip
+
+    problems += _check_questions(settings, kb)
+    return sorted(problems, key=lambda p: (p.severity != "error", p.file, p.line or 0))
+
+
+def _check_questions(settings: Settings, kb: KnowledgeBase) -> list[Problem]:
+    problems: list[Problem] = []
+    minimum = settings.content.min_examples_per_key
+    for lang in settings.languages:
+        file = f"content/questions/{lang}.yml"
+        texts = kb.texts.get(lang)
+        if texts is None:
+            problems.append(Problem("error", file, "the file with example questions is missing",
+                                    hint="copy content/questions/en.yml and translate it"))  # fmt: skip
+            continue
+        owner: dict[str, str] = {}
+        for key in kb.taxonomy.all_keys:
+            text = texts.get(key)
+            if text is None:
+                problems.append(Problem("error", file, "this key has no title and no example questions",
+                                        entry=key, hint=f"add '{key}:' with a title and examples"))  # fmt: skip
+                continue
+            if len(text.examples) < minimum:
+                problems.append(
+                    Problem("error", file, f"only {len(text.examples)} example questions (at least {minimum} "
+                            "needed for the bot to recognise this topic)", entry=key, field="examples",
+                            hint="add more ways people ask this")  # fmt: skip
+                )
+            for example in text.examples:
+                folded = normalise(example)
+                other = owner.get(folded)
+                if other is not None and other != key:
+                    problems.append(
+                        Problem("error", file, f"the question '{example}' is also listed under '{other}'",
+                                entry=key, field="examples",
+                                hint="keep it under the one key it belongs to")  # fmt: skip
+                    )
+                owner.setdefault(folded, key)
+        heldout = kb.heldout.get(lang, {})
+        if not heldout:
+            problems.append(Problem("warning", f"content/heldout/{lang}.yml",
+                                    "no held-out test questions: accuracy in this language cannot be measured",
+                                    hint="add a few questions per key that are not in questions/"))  # fmt: skip
+        for key, questions in heldout.items():
+            for question in questions:
+                if normalise(question) in owner:
+                    problems.append(
+                        Problem("error", f"content/heldout/{lang}.yml",
+                                f"'{question}' is also a training example, so it cannot test anything",
+                                entry=key, hint="reword it or remove it from one of the two files")  # fmt: skip
+                    )
+    return problems
+
+
+# --- coverage --------------------------------------------------------------------------------------
+
+MISSING, FALLBACK, DRAFT, REVIEWED = "missing", "fallback", "draft", "reviewed"
+
+
+def coverage_matrix(settings: Settings, kb: KnowledgeBase) -> dict[tuple[str, str, str], str]:
+    """(city, key, language) → missing | draft | reviewed."""
+    matrix = {}
+    for city in settings.cities:
+        for key in kb.taxonomy.content_keys:
+            found = kb.entry(city, key)
+            for lang in settings.languages:
+                if found is None or lang not in found[0].answer:
+                    matrix[(city, key, lang)] = MISSING
+                else:
+                    matrix[(city, key, lang)] = found[0].status
+    return matrix
+
+
+def coverage_markdown(settings: Settings, kb: KnowledgeBase) -> str:
+    matrix = coverage_matrix(settings, kb)
+    mark = {REVIEWED: "✅", DRAFT: "📝", MISSING: "❌"}
+    lines = ["# Knowledge base coverage", "", "✅ reviewed · 📝 draft (not yet reviewed) · ❌ missing", ""]
+    totals: dict[str, int] = defaultdict(int)
+    for value in matrix.values():
+        totals[value] += 1
+    n = len(matrix)
+    lines.append(
+        f"{n} answers needed ({len(settings.cities)} cities × {len(kb.taxonomy.content_keys)} keys × "
+        f"{len(settings.languages)} languages): {totals[REVIEWED]} reviewed, {totals[DRAFT]} draft, "
+        f"{totals[MISSING]} missing."
+    )
+    for city in settings.cities:
+        done = sum(1 for (c, _, _), v in matrix.items() if c == city and v != MISSING)
+        per_city = len(kb.taxonomy.content_keys) * len(settings.languages)
+        lines += ["", f"## {city} ({done}/{per_city})", ""]
+        lines.append("| key | " + " | ".join(settings.languages) + " |")
+        lines.append("|---|" + "---|" * len(settings.languages))
+        for key in kb.taxonomy.content_keys:
+            cells = [mark[matrix[(city, key, lang)]] for lang in settings.languages]
+            lines.append(f"| {key} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def coverage_png(settings: Settings, kb: KnowledgeBase, path: Path) -> Path:
+    """A heat map: keys down, city × language across; green reviewed, yellow draft, red missing."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    matrix = coverage_matrix(settings, kb)
+    keys = kb.taxonomy.content_keys
+    columns = [(city, lang) for city in settings.cities for lang in settings.languages]
+    value = {MISSING: 0, DRAFT: 1, REVIEWED: 2}
+    grid = [[value[matrix[(city, key, lang)]] for city, lang in columns] for key in keys]
+    fig, ax = plt.subplots(figsize=(max(8, len(columns) * 0.28 + 3), len(keys) * 0.3 + 2.5))
+    ax.imshow(grid, cmap=ListedColormap(["#d73027", "#fee08b", "#1a9850"]), vmin=0, vmax=2, aspect="auto")
+    ax.set_yticks(range(len(keys)), keys, fontsize=8)
+    ax.set_xticks(range(len(columns)), [lang for _, lang in columns], fontsize=7, rotation=90)
+    for i, city in enumerate(settings.cities):
+        start = i * len(settings.languages)
+        ax.axvline(start - 0.5, color="white", linewidth=3)
+        ax.text(start + len(settings.languages) / 2 - 0.5, -1.2, city, ha="center", fontsize=9, weight="bold")
+    ax.set_title("Knowledge base coverage — green reviewed, yellow draft, red missing", pad=22, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# --- preview ---------------------------------------------------------------------------------------
+
+
+def preview(settings: Settings, kb: KnowledgeBase, city: str, lang: str, key: str) -> str:
+    """Exactly what a person would read for ``key`` in ``city`` in ``lang``."""
+    if city not in settings.cities:
+        raise ValueError(f"unknown city '{city}'; choose one of: {', '.join(settings.cities)}")
+    if lang not in settings.languages:
+        raise ValueError(f"unknown language '{lang}'; choose one of: {', '.join(settings.languages)}")
+    if key not in kb.taxonomy.content_keys:
+        raise ValueError(f"unknown key '{key}'; see content/keys.yml")
+    engine = _engine(settings, kb)
+    return render_plain(engine, engine.answer_key(key, city, lang))
+
+
+# --- command line ----------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    kb = load_content(settings)
+    if args.action == "check":
+        problems = check(settings, kb)
+        shown = [p for p in problems if p.severity == "error" or not args.errors_only]
+        for problem in shown:
+            print(problem)
+        errors = sum(p.severity == "error" for p in problems)
+        warnings = len(problems) - errors
+        print(f"\n{errors} error(s), {warnings} warning(s).", file=sys.stderr)
+        if not errors:
+            print("The content is ready to use.", file=sys.stderr)
+        return 1 if errors else 0
+    if args.action == "coverage":
+        text = coverage_markdown(settings, kb)
+        out_md = Path(args.output or settings.root / "var" / "coverage.md")
+        out_md.parent.mkdir(parents=True, exist_ok=True)
+        out_md.write_text(text, encoding="utf-8")
+        png = coverage_png(settings, kb, out_md.with_suffix(".png"))
+        print(text)
+        print(f"Written: {out_md} and {png}", file=sys.stderr)
+        return 0
+    if args.action == "preview":
+        try:
+            print(preview(settings, kb, args.city, args.lang, args.key))
+        except ValueError as exc:
+            print(f"Error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    raise AssertionError(args.action)
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("content", help="check, coverage and preview of the knowledge base")
+    actions = parser.add_subparsers(dest="action", required=True)
+    check_cmd = actions.add_parser("check", help="report problems; exit 1 on errors")
+    check_cmd.add_argument("--errors-only", action="store_true", help="hide warnings")
+    cov = actions.add_parser("coverage", help="city × key × language matrix (Markdown and PNG)")
+    cov.add_argument("--output", help="Markdown file to write (the PNG goes next to it)")
+    prev = actions.add_parser("preview", help="show an answer exactly as a person would see it")
+    prev.add_argument("--city", required=True)
+    prev.add_argument("--lang", required=True)
+    prev.add_argument("key")
+    parser.set_defaults(func=_run)

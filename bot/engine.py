@@ -1,0 +1,288 @@
+"""The answering engine: a question and a city in, a sourced answer in the person's language out."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from nlu import Classification, IntentScore, NLUClient, NLUError, NLUUnavailable, letter_count
+
+from .i18n import Catalogues
+from .knowledge import Answer, KnowledgeBase
+from .language import Detection, LanguageDetector, native_name
+from .settings import Settings
+
+__all__ = ["Engine", "InvalidQuestion", "Outcome", "Reply", "UnknownCity"]
+
+logger = logging.getLogger(__name__)
+
+EMERGENCY = "safety.emergency"
+HANDOFF = "human_handoff"
+OUT_OF_SCOPE = "out_of_scope"
+# Questions longer than this are classified on their beginning: a long story still gets an answer.
+MAX_CLASSIFIED_CHARS = 1500
+
+
+class Outcome(StrEnum):
+    ANSWER = "answer"  # a knowledge-base answer
+    CLARIFY = "clarify"  # not sure: offer the alternatives
+    CONVERSATION = "conversation"  # greet, thanks, change_city…
+    OUT_OF_SCOPE = "out_of_scope"
+    HANDOFF = "handoff"  # the person asked for a human
+    NO_CONTENT = "no_content"  # the city (or this key in it) has no content yet
+    UNAVAILABLE = "unavailable"  # the NLU server could not be asked
+
+
+class InvalidQuestion(ValueError):  # noqa: N818 - reads better at the call site
+    """The text cannot be a question (empty, no letters); ``message`` is in the person's language."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.message = message
+
+
+class UnknownCity(ValueError):  # noqa: N818
+    """The city is not one the deployment serves."""
+
+
+@dataclass
+class Reply:
+    """What the engine decided, with everything a front end needs to show it."""
+
+    outcome: Outcome
+    city: str
+    language: str
+    text: str
+    key: str | None = None
+    confidence: float = 0.0
+    alternatives: list[IntentScore] = field(default_factory=list)
+    answer: Answer | None = None
+    notice: str | None = None
+    handoff: bool = False
+    urgent: bool = False
+    detection: Detection | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``ask --jsonl`` record."""
+        return {
+            "key": self.key,
+            "confidence": round(self.confidence, 4),
+            "language": self.language,
+            "alternatives": [{"key": a.key, "confidence": round(a.confidence, 4)} for a in self.alternatives],
+            "answer": self.text if self.outcome is not Outcome.CLARIFY else None,
+            "sources": list(self.answer.sources) if self.answer else [],
+            "handoff": self.handoff,
+            "outcome": str(self.outcome),
+            "city": self.city,
+            "urgent": self.urgent,
+            "answer_language": self.answer.language if self.answer else self.language,
+            "notice": self.notice,
+            "last_reviewed": self.answer.last_reviewed.isoformat() if self.answer else None,
+            "status": self.answer.status if self.answer else None,
+        }
+
+
+class Engine:
+    """Detects the language, classifies the question and looks the answer up.
+
+    The engine holds no per-person state: the caller passes the person's current language as the
+    prior and keeps the returned ``Reply.language`` for the next message.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        knowledge: KnowledgeBase,
+        nlu: NLUClient | None,
+        detector: LanguageDetector,
+        catalogues: Catalogues,
+    ) -> None:
+        self.settings = settings
+        self.kb = knowledge
+        self.nlu = nlu
+        self.detector = detector
+        self.catalogues = catalogues
+        self._content_keys = set(knowledge.taxonomy.content_keys)
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    def gettext(self, language: str, message: str) -> str:
+        return self.catalogues[language].gettext(message)
+
+    def city_name(self, city: str, language: str) -> str:
+        spec = self.kb.cities.get(city)
+        return spec.display_name(language) if spec else city.title()
+
+    def check_city(self, city: str) -> None:
+        if city not in self.settings.cities:
+            raise UnknownCity(
+                f"unknown city '{city}'; this deployment serves: {', '.join(self.settings.cities)}"
+            )
+
+    def conversation_text(self, key: str, city: str, language: str) -> str:
+        """The engine's own reply for a conversation key (front ends may do more, e.g. show a picker)."""
+        _ = self.catalogues[language].gettext
+        name = self.city_name(city, language)
+        texts = {
+            # TRANSLATORS: {city} is the city's name in the person's language.
+            "greet": _(
+                "Hello! I answer practical questions about living in {city}: residence and work permits, "
+                "housing, schools, health care, work and free legal help. Type your question in your "
+                "own words."
+            ),
+            "goodbye": _("Goodbye, and good luck! Write any time you have a question."),
+            "thanks": _("You are welcome. Is there anything else I can help with?"),
+            "bot_capabilities": _(
+                "I answer practical questions about living in {city}: residence and work permits, housing, "
+                "schools, health care, work, legal help and integration services. Every answer links to "
+                "its official source. When I cannot help, I can pass you to a person."
+            ),
+            "change_language": _("To change the language, choose it from the list of languages."),
+            "change_city": _("To change the city, choose it from the list of cities."),
+            HANDOFF: _("A caseworker from a partner organisation in {city} can help you with this."),
+            OUT_OF_SCOPE: _(
+                "Sorry, I can only help with questions about living in {city} as a foreigner: permits, "
+                "housing, schools, health, work and legal help. Try asking in other words, or ask to "
+                "talk to a person."
+            ),
+        }
+        return texts.get(key, texts[OUT_OF_SCOPE]).format(city=name)
+
+    def _validate(self, text: str, language: str) -> str:
+        _ = self.catalogues[language].gettext
+        cleaned = "".join(c if c.isprintable() or c in "\n\t" else " " for c in text).strip()
+        if not cleaned:
+            raise InvalidQuestion("empty", _("Please type your question in a few words."))
+        if letter_count(cleaned) == 0:
+            raise InvalidQuestion(
+                "no_letters",
+                _("I can only read text. Please type your question in words, or ask to talk to a person."),
+            )
+        return cleaned[:MAX_CLASSIFIED_CHARS]
+
+    # --- the main entry point --------------------------------------------------------------------
+
+    async def ask(self, text: str, city: str, prior: str | None = None) -> Reply:
+        """Answer ``text`` for ``city``; ``prior`` is the person's current language, if known.
+
+        Raises ``UnknownCity`` and ``InvalidQuestion``; an unreachable NLU server gives an
+        ``UNAVAILABLE`` reply rather than an exception.
+        """
+        self.check_city(city)
+        prior = prior if prior in self.settings.languages else None
+        cleaned = self._validate(text, prior or self.settings.default_language)
+        detection = self.detector.detect(cleaned, prior)
+        language = detection.language
+        _ = self.catalogues[language].gettext
+
+        if not self.kb.has_content(city):
+            return Reply(
+                Outcome.NO_CONTENT,
+                city,
+                language,
+                _("Sorry, there is no information for {city} yet. Please ask to talk to a person.").format(
+                    city=self.city_name(city, language)
+                ),
+                handoff=False,
+                detection=detection,
+            )
+        try:
+            if self.nlu is None:
+                raise NLUUnavailable("no NLU client")
+            result = await self.nlu.classify(cleaned)
+        except NLUError as exc:
+            logger.warning("NLU unavailable: %s", type(exc).__name__)
+            return Reply(
+                Outcome.UNAVAILABLE,
+                city,
+                language,
+                _(
+                    "Sorry, I cannot understand questions right now because of a technical problem. "
+                    "Please try again in a few minutes, or ask to talk to a person."
+                ),
+                detection=detection,
+            )
+        return self.decide(result, city, language, detection)
+
+    def alternatives(self, result: Classification, exclude: str | None = None) -> list[IntentScore]:
+        """Keys a person could pick instead: content keys and 'talk to a person'."""
+        nlu = self.settings.nlu
+        pickable = self._content_keys | {HANDOFF}
+        return [
+            score
+            for score in result.ranking
+            if score.key in pickable
+            and score.key != exclude
+            and score.confidence >= nlu.alternative_min_confidence
+        ][: nlu.alternatives]
+
+    def decide(
+        self, result: Classification, city: str, language: str, detection: Detection | None = None
+    ) -> Reply:
+        """Turn a classification into a reply, applying the thresholds from ``config.yml``."""
+        nlu = self.settings.nlu
+        key, confidence = result.key, result.confidence
+        confident = confidence >= nlu.answer_threshold
+        # Emergencies are answered even when the model is less sure: showing 112 costs little.
+        if key == EMERGENCY and confidence >= nlu.emergency_threshold:
+            confident = True
+        if not confident:
+            alternatives = self.alternatives(result)
+            _ = self.catalogues[language].gettext
+            if not alternatives:
+                return Reply(
+                    Outcome.OUT_OF_SCOPE, city, language,
+                    self.conversation_text(OUT_OF_SCOPE, city, language),
+                    key=key, confidence=confidence, detection=detection,
+                )  # fmt: skip
+            return Reply(
+                Outcome.CLARIFY, city, language,
+                _("I am not sure I understood. Did you mean one of these?"),
+                key=key, confidence=confidence, alternatives=alternatives, detection=detection,
+            )  # fmt: skip
+        if key in self._content_keys:
+            return self.answer_key(key, city, language, confidence, detection, result)
+        outcome = {OUT_OF_SCOPE: Outcome.OUT_OF_SCOPE, HANDOFF: Outcome.HANDOFF}.get(key, Outcome.CONVERSATION)
+        return Reply(
+            outcome, city, language, self.conversation_text(key, city, language),
+            key=key, confidence=confidence, handoff=key == HANDOFF, detection=detection,
+            alternatives=self.alternatives(result, exclude=key) if key == OUT_OF_SCOPE else [],
+        )  # fmt: skip
+
+    def answer_key(
+        self,
+        key: str,
+        city: str,
+        language: str,
+        confidence: float = 1.0,
+        detection: Detection | None = None,
+        result: Classification | None = None,
+    ) -> Reply:
+        """The knowledge-base reply for a key (also used when a person picks a key from a menu)."""
+        _ = self.catalogues[language].gettext
+        answer = self.kb.answer(city, key, language)
+        urgent = key == EMERGENCY
+        alternatives = self.alternatives(result, exclude=key) if result else []
+        if answer is None:
+            return Reply(
+                Outcome.NO_CONTENT, city, language,
+                _("Sorry, I have no information on this for {city} yet. A person can help you.").format(
+                    city=self.city_name(city, language)
+                ),
+                key=key, confidence=confidence, handoff=urgent, urgent=urgent, detection=detection,
+                alternatives=alternatives,
+            )  # fmt: skip
+        notice = None
+        if answer.is_fallback:
+            # TRANSLATORS: both placeholders are language names, e.g. "Українська" and "English".
+            notice = _("This answer is not yet available in {language}; here it is in {fallback}.").format(
+                language=native_name(language), fallback=native_name(answer.language)
+            )
+        return Reply(
+            Outcome.ANSWER, city, language, answer.text,
+            key=key, confidence=confidence, answer=answer, notice=notice,
+            handoff=urgent, urgent=urgent, detection=detection, alternatives=alternatives,
+        )  # fmt: skip

@@ -1,0 +1,115 @@
+"""``python -m bot eval``: accuracy of the NLU on the held-out questions, per language."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .runtime import Services
+from .settings import load_settings
+
+__all__ = ["EvalReport", "add_parser", "evaluate"]
+
+
+@dataclass
+class EvalReport:
+    per_language: dict[str, Counter[str]] = field(default_factory=dict)
+    confusions: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def add(self, lang: str, expected: str, predicted: str, confident: bool) -> None:
+        counts = self.per_language.setdefault(lang, Counter())
+        counts["total"] += 1
+        counts["correct"] += predicted == expected
+        counts["answered_correctly"] += predicted == expected and confident
+        counts["answered_wrongly"] += predicted != expected and confident
+        if predicted != expected:
+            self.confusions[(expected, predicted)] += 1
+
+    def accuracy(self, lang: str) -> float:
+        counts = self.per_language[lang]
+        return counts["correct"] / counts["total"] if counts["total"] else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "languages": {
+                lang: {**counts, "accuracy": round(self.accuracy(lang), 4)}
+                for lang, counts in self.per_language.items()
+            },
+            "confusions": [
+                {"expected": e, "predicted": p, "count": n} for (e, p), n in self.confusions.most_common(20)
+            ],
+        }
+
+    def markdown(self) -> str:
+        lines = [
+            "| language | questions | top-1 accuracy | answered right | answered wrong |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        total: Counter[str] = Counter()
+        for lang, counts in self.per_language.items():
+            total.update(counts)
+            n = counts["total"]
+            lines.append(
+                f"| {lang} | {n} | {self.accuracy(lang):.1%} | {counts['answered_correctly'] / n:.1%} "
+                f"| {counts['answered_wrongly'] / n:.1%} |"
+            )
+        if total["total"]:
+            n = total["total"]
+            lines.append(
+                f"| **all** | {n} | {total['correct'] / n:.1%} | {total['answered_correctly'] / n:.1%} "
+                f"| {total['answered_wrongly'] / n:.1%} |"
+            )
+        lines += ["", "Most confused (expected → predicted):", ""]
+        lines += [f"- {e} → {p}: {n}" for (e, p), n in self.confusions.most_common(10)]
+        return "\n".join(lines)
+
+
+async def evaluate(services: Services, languages: list[str] | None = None, concurrency: int = 4) -> EvalReport:
+    """Classify every held-out question and compare with its key."""
+    report = EvalReport()
+    threshold = services.settings.nlu.answer_threshold
+    limit = asyncio.Semaphore(concurrency)
+    items = [
+        (lang, key, question)
+        for lang, keys in services.kb.heldout.items()
+        if languages is None or lang in languages
+        for key, questions in keys.items()
+        for question in questions
+    ]
+
+    async def one(question: str) -> tuple[str, float]:
+        async with limit:
+            result = await services.nlu.classify(question)
+            return result.key, result.confidence
+
+    results = await asyncio.gather(*(one(q) for _, _, q in items))
+    for (lang, key, _), (predicted, confidence) in zip(items, results, strict=True):
+        report.add(lang, key, predicted, confidence >= threshold)
+    return report
+
+
+async def _eval(args: argparse.Namespace) -> int:
+    async with Services(load_settings()) as services:
+        report = await evaluate(services, args.lang or None)
+    print(report.markdown())
+    if args.json:
+        Path(args.json).write_text(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        print(f"\n(written to {args.json})", file=sys.stderr)
+    worst = min((report.accuracy(lang) for lang in report.per_language), default=0.0)
+    return 0 if worst >= args.min_accuracy else 1
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser("eval", help="accuracy per language on the held-out questions")
+    parser.add_argument("--lang", action="append", help="only this language (repeatable)")
+    parser.add_argument("--json", help="also write the report as JSON to this file")
+    parser.add_argument(
+        "--min-accuracy", type=float, default=0.0, help="exit 1 if any language is below this (0-1)"
+    )
+    parser.set_defaults(func=_eval)

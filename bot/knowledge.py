@@ -1,0 +1,512 @@
+"""The per-city knowledge base: schema, loader and answer lookup.
+
+Content lives in YAML files that editors change by hand (see ``content/README.md``). Every problem the
+loader finds names the file, the entry and the field in plain words, with a hint how to fix it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+__all__ = [
+    "Answer",
+    "City",
+    "ContentError",
+    "Entry",
+    "KnowledgeBase",
+    "Problem",
+    "Taxonomy",
+    "load_knowledge_base",
+]
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the content, phrased for an editor."""
+
+    severity: Severity
+    file: str
+    message: str
+    entry: str | None = None
+    field: str | None = None
+    line: int | None = None
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file + (f":{self.line}" if self.line else "")
+        if self.entry:
+            where += f", entry '{self.entry}'"
+        if self.field:
+            where += f", field '{self.field}'"
+        text = f"{self.severity.upper()}: {where}: {self.message}"
+        return text + (f"\n    how to fix: {self.hint}" if self.hint else "")
+
+
+class ContentError(Exception):
+    """The content has errors; ``problems`` lists them."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _check_url(value: str) -> str:
+    value = value.strip()
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as exc:
+        raise ValueError(f"'{value}' is not a web address") from exc
+    if url.scheme not in {"https", "http"} or not url.host or "." not in url.host:
+        raise ValueError(f"'{value}' is not a full web address starting with https://")
+    return value
+
+
+class Entry(BaseModel):
+    """One answer for one key, in several languages, with its sources and review state."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    status: Literal["draft", "reviewed"]
+    last_reviewed: dt.date
+    sources: tuple[str, ...] = Field(min_length=1)
+    answer: dict[str, str] = Field(min_length=1)
+
+    @field_validator("sources")
+    @classmethod
+    def _sources_are_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_check_url(v) for v in value)
+
+    @field_validator("answer")
+    @classmethod
+    def _answers_not_empty(cls, value: dict[str, str]) -> dict[str, str]:
+        cleaned = {}
+        for lang, text in value.items():
+            if not isinstance(text, str) or not text.strip():
+                raise ValueError(f"the '{lang}' answer is empty")
+            cleaned[lang] = text.strip()
+        return cleaned
+
+
+class City(BaseModel):
+    """A city the bot serves."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    country: str = Field(pattern=r"^[a-z]{2}$")
+    local_language: str = Field(pattern=r"^[a-z]{2}$")
+    name: dict[str, str] = Field(min_length=1)
+
+    def display_name(self, language: str) -> str:
+        return self.name.get(language) or self.name.get("en") or self.id.title()
+
+
+class KeyText(BaseModel):
+    """A key's button title and example questions in one language."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str = Field(min_length=1)
+    examples: tuple[str, ...] = ()
+
+    @field_validator("examples", mode="before")
+    @classmethod
+    def _examples_are_text(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            for item in value:
+                if not isinstance(item, str):
+                    raise ValueError(f"'{item}' is not text: put it in double quotes")
+        return value
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """The question keys (from ``content/keys.yml``) and their menu topics."""
+
+    topics: Mapping[str, tuple[str, ...]]
+    conversation: tuple[str, ...]
+
+    @property
+    def content_keys(self) -> tuple[str, ...]:
+        return tuple(key for keys in self.topics.values() for key in keys)
+
+    @property
+    def all_keys(self) -> tuple[str, ...]:
+        return self.content_keys + self.conversation
+
+    def topic_of(self, key: str) -> str | None:
+        return next((topic for topic, keys in self.topics.items() if key in keys), None)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer resolved for one city and one person's language."""
+
+    key: str
+    city: str
+    requested_language: str
+    language: str
+    text: str
+    sources: tuple[str, ...]
+    last_reviewed: dt.date
+    status: str
+    origin: str
+
+    @property
+    def is_fallback(self) -> bool:
+        """True when the answer is not in the language the person asked for."""
+        return self.language != self.requested_language
+
+
+@dataclass
+class KnowledgeBase:
+    """Everything under ``content/``: keys, cities, answers and example questions."""
+
+    root: Path
+    taxonomy: Taxonomy
+    cities: dict[str, City] = field(default_factory=dict)
+    country_entries: dict[str, dict[str, Entry]] = field(default_factory=dict)
+    city_entries: dict[str, dict[str, Entry]] = field(default_factory=dict)
+    origins: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    texts: dict[str, dict[str, KeyText]] = field(default_factory=dict)
+    heldout: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def entry(self, city: str, key: str) -> tuple[Entry, str] | None:
+        """The entry for a city and key (city first, then its country) and the file it came from."""
+        spec = self.cities.get(city)
+        if spec is None:
+            return None
+        if key in self.city_entries.get(city, {}):
+            return self.city_entries[city][key], self.origins[("city", city, key)]
+        if key in self.country_entries.get(spec.country, {}):
+            return self.country_entries[spec.country][key], self.origins[("country", spec.country, key)]
+        return None
+
+    def fallback_languages(self, city: str, language: str) -> list[str]:
+        """The order in which languages are tried: the person's, English, the city's own."""
+        order = [language, "en"]
+        spec = self.cities.get(city)
+        if spec is not None:
+            order.append(spec.local_language)
+        return list(dict.fromkeys(order))
+
+    def answer(self, city: str, key: str, language: str) -> Answer | None:
+        """The answer for ``key`` in ``city`` in the best available language, or None."""
+        found = self.entry(city, key)
+        if found is None:
+            return None
+        entry, origin = found
+        for lang in self.fallback_languages(city, language):
+            if lang in entry.answer:
+                return Answer(
+                    key=key,
+                    city=city,
+                    requested_language=language,
+                    language=lang,
+                    text=entry.answer[lang],
+                    sources=entry.sources,
+                    last_reviewed=entry.last_reviewed,
+                    status=entry.status,
+                    origin=origin,
+                )
+        return None
+
+    def has_content(self, city: str) -> bool:
+        return any(self.entry(city, key) for key in self.taxonomy.content_keys)
+
+    def title(self, key: str, language: str) -> str:
+        """The short label for a key in a language (English, then the key itself, as fallback)."""
+        for lang in (language, "en"):
+            text = self.texts.get(lang, {}).get(key)
+            if text is not None:
+                return text.title
+        return key
+
+    def examples(self, language: str) -> Iterator[tuple[str, str]]:
+        """(key, example question) pairs in one language."""
+        for key, text in self.texts.get(language, {}).items():
+            for example in text.examples:
+                yield key, example
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+
+# --- loading ---------------------------------------------------------------------------------------
+
+_FIELD_HINTS = {
+    "status": "write 'status: draft' (not yet checked by a person) or 'status: reviewed'",
+    "last_reviewed": "write the date as YYYY-MM-DD, for example 'last_reviewed: 2026-11-23'",
+    "sources": "list at least one web address under 'sources:', each line starting with '- https://'",
+    "answer": "under 'answer:' write one line per language, like 'en: |' followed by the text",
+    "country": "write the two-letter country code, for example 'country: cz'",
+    "local_language": "write the two-letter language code, for example 'local_language: cs'",
+    "name": "give the city's name per language, for example 'name: {en: Prague, cs: Praha}'",
+    "title": "give a short label for buttons, for example 'title: Renewing a permit'",
+    "examples": "list example questions under 'examples:', one per line starting with '- '",
+}
+
+
+def _plain(err: Mapping[str, Any]) -> str:
+    kind = err["type"]
+    if kind == "missing":
+        return "is missing"
+    if kind == "extra_forbidden":
+        return "is not a field this file may have (check the spelling)"
+    if kind == "literal_error":
+        return "must be 'draft' or 'reviewed'"
+    if kind.startswith("date"):
+        return "is not a date in the form YYYY-MM-DD"
+    if kind == "too_short":
+        return "is empty"
+    if kind in {"string_type", "dict_type", "tuple_type", "list_type"}:
+        expected = {"string_type": "text", "dict_type": "a list of 'name: value' lines"}.get(
+            kind, "a list of lines starting with '- '"
+        )
+        return f"must be {expected}"
+    if kind == "string_pattern_mismatch":
+        return "must be a two-letter lower-case code"
+    msg = str(err["msg"])
+    return msg.removeprefix("Value error, ")
+
+
+def _validation_problems(
+    exc: ValidationError, file: str, entry: str | None, line: int | None
+) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"]]
+        fld = loc[0] if loc else None
+        if len(loc) > 1 and fld == "answer":
+            fld = f"answer.{loc[1]}"
+        problems.append(
+            Problem(
+                "error",
+                file,
+                f"this {'field' if fld else 'entry'} {_plain(err)}",
+                entry=entry,
+                field=fld,
+                line=line,
+                hint=_FIELD_HINTS.get(loc[0] if loc else "", None),
+            )
+        )
+    return problems
+
+
+def _read_yaml(path: Path, root: Path, problems: list[Problem]) -> tuple[Any, dict[str, int]]:
+    """Parse a YAML file, returning its data and the line of each top-level key."""
+    rel = str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        problems.append(Problem("error", rel, "the file is not saved as UTF-8 text", hint="save it as UTF-8"))
+        return None, {}
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problems.append(
+            Problem(
+                "error",
+                rel,
+                f"the file cannot be read: {getattr(exc, 'problem', None) or exc}",
+                line=mark.line + 1 if mark else None,
+                hint="check the indentation (spaces, not tabs) and that text with ':' or '#' is in quotes",
+            )
+        )
+        return None, {}
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, _ in node.value:
+            key = str(key_node.value)
+            if key in lines:
+                problems.append(
+                    Problem(
+                        "error",
+                        rel,
+                        "this entry appears twice in the file; only the last one would be used",
+                        entry=key,
+                        line=key_node.start_mark.line + 1,
+                        hint="merge the two entries into one",
+                    )
+                )
+            lines[key] = key_node.start_mark.line + 1
+    return data, lines
+
+
+def _rel(path: Path, root: Path) -> str:
+    return str(path.relative_to(root.parent))
+
+
+def _load_taxonomy(root: Path, problems: list[Problem]) -> Taxonomy:
+    data, _ = _read_yaml(root / "keys.yml", root, problems)
+    if not isinstance(data, dict) or "topics" not in data:
+        raise ContentError(
+            [*problems, Problem("error", "content/keys.yml", "the list of question keys is missing")]
+        )
+    topics = {str(t): tuple(str(k) for k in keys) for t, keys in data["topics"].items()}
+    return Taxonomy(topics=topics, conversation=tuple(str(k) for k in data.get("conversation", ())))
+
+
+def _load_entries(
+    folder: Path, root: Path, taxonomy: Taxonomy, problems: list[Problem], skip: Iterable[str] = ()
+) -> dict[str, tuple[Entry, str]]:
+    entries: dict[str, tuple[Entry, str]] = {}
+    known = set(taxonomy.content_keys)
+    for path in sorted(folder.glob("*.yml")):
+        if path.name in skip:
+            continue
+        rel = _rel(path, root)
+        data, lines = _read_yaml(path, root, problems)
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            problems.append(Problem("error", rel, "the file must be a list of entries like 'permit.renewal:'"))
+            continue
+        for key, raw in data.items():
+            key = str(key)
+            line = lines.get(key)
+            if key not in known:
+                problems.append(
+                    Problem(
+                        "error",
+                        rel,
+                        "this is not a known question key",
+                        entry=key,
+                        line=line,
+                        hint="use one of the keys listed in content/keys.yml (check the spelling)",
+                    )
+                )
+                continue
+            if key in entries:
+                problems.append(
+                    Problem(
+                        "error",
+                        rel,
+                        f"this key is already answered in {entries[key][1]}",
+                        entry=key,
+                        line=line,
+                        hint="keep one of the two entries",
+                    )
+                )
+                continue
+            if not isinstance(raw, dict):
+                problems.append(
+                    Problem(
+                        "error",
+                        rel,
+                        "the entry must have the fields status, last_reviewed, sources and answer",
+                        entry=key,
+                        line=line,
+                    )
+                )
+                continue
+            try:
+                entries[key] = (Entry.model_validate(raw), f"{rel}:{line}" if line else rel)
+            except ValidationError as exc:
+                problems.extend(_validation_problems(exc, rel, key, line))
+    return entries
+
+
+def _load_language_files(
+    folder: Path, root: Path, taxonomy: Taxonomy, languages: Iterable[str], problems: list[Problem]
+) -> tuple[dict[str, dict[str, KeyText]], dict[str, dict[str, tuple[str, ...]]]]:
+    texts: dict[str, dict[str, KeyText]] = {}
+    heldout: dict[str, dict[str, tuple[str, ...]]] = {}
+    known = set(taxonomy.all_keys)
+    for lang in languages:
+        path = folder / "questions" / f"{lang}.yml"
+        if path.exists():
+            data, lines = _read_yaml(path, root, problems)
+            texts[lang] = {}
+            for key, raw in (data or {}).items():
+                key = str(key)
+                if key not in known:
+                    problems.append(
+                        Problem(
+                            "error",
+                            _rel(path, root),
+                            "this is not a known question key",
+                            entry=key,
+                            line=lines.get(key),
+                            hint="use one of the keys listed in content/keys.yml",
+                        )
+                    )
+                    continue
+                try:
+                    texts[lang][key] = KeyText.model_validate(raw)
+                except ValidationError as exc:
+                    problems.extend(_validation_problems(exc, _rel(path, root), key, lines.get(key)))
+        path = folder / "heldout" / f"{lang}.yml"
+        if path.exists():
+            data, lines = _read_yaml(path, root, problems)
+            heldout[lang] = {}
+            for key, raw in (data or {}).items():
+                key = str(key)
+                if key not in known or not isinstance(raw, list):
+                    problems.append(
+                        Problem(
+                            "error",
+                            _rel(path, root),
+                            "must be a known key followed by a list of questions",
+                            entry=key,
+                            line=lines.get(key),
+                        )
+                    )
+                    continue
+                heldout[lang][key] = tuple(str(q) for q in raw)
+    return texts, heldout
+
+
+def load_knowledge_base(root: Path, cities: Iterable[str], languages: Iterable[str]) -> KnowledgeBase:
+    """Load and validate everything under ``root``; problems are collected, not raised.
+
+    Entries with errors are left out, so one editor's typo never takes the others' answers down;
+    ``content check`` reports them and fails.
+    """
+    problems: list[Problem] = []
+    taxonomy = _load_taxonomy(root, problems)
+    kb = KnowledgeBase(root=root, taxonomy=taxonomy, problems=problems)
+    languages = tuple(languages)
+    for city in cities:
+        folder = root / "cities" / city
+        city_file = folder / "city.yml"
+        if not city_file.exists():
+            problems.append(
+                Problem(
+                    "warning",
+                    _rel(city_file, root),
+                    f"the city '{city}' is listed in config.yml but has no content yet",
+                    hint="create this file with the city's country, local language and name",
+                )
+            )
+            continue
+        data, _ = _read_yaml(city_file, root, problems)
+        try:
+            kb.cities[city] = City.model_validate({**(data or {}), "id": city})
+        except ValidationError as exc:
+            problems.extend(_validation_problems(exc, _rel(city_file, root), None, None))
+            continue
+        for key, (entry, origin) in _load_entries(folder, root, taxonomy, problems, skip={"city.yml"}).items():
+            kb.city_entries.setdefault(city, {})[key] = entry
+            kb.origins[("city", city, key)] = origin
+    for country in sorted({c.country for c in kb.cities.values()}):
+        folder = root / "countries" / country
+        for key, (entry, origin) in _load_entries(folder, root, taxonomy, problems).items():
+            kb.country_entries.setdefault(country, {})[key] = entry
+            kb.origins[("country", country, key)] = origin
+    kb.texts, kb.heldout = _load_language_files(root, root, taxonomy, languages, problems)
+    return kb

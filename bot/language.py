@@ -1,0 +1,130 @@
+"""Which language a person writes in, and the names and locales of the supported languages."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from babel import Locale
+from babel.core import get_global, negotiate_locale
+from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
+
+from nlu import letter_count
+
+__all__ = ["Detection", "LanguageDetector", "native_name", "negotiate", "script_of", "text_direction"]
+
+_SCRIPTS = ("LATIN", "CYRILLIC", "ARABIC")
+
+
+def script_of_text(text: str) -> str | None:
+    """The writing system most letters of ``text`` use: LATIN, CYRILLIC, ARABIC, or None."""
+    counts: Counter[str] = Counter()
+    for char in text:
+        if char.isalpha():
+            name = unicodedata.name(char, "")
+            counts[next((s for s in _SCRIPTS if name.startswith(s)), "OTHER")] += 1
+    if not counts:
+        return None
+    script, _ = counts.most_common(1)[0]
+    return script if script in _SCRIPTS else None
+
+
+def script_of(language: str) -> str:
+    """The writing system a language is usually typed in (from CLDR's likely subtags)."""
+    full = str(get_global("likely_subtags").get(language, ""))
+    code = full.split("_")[1] if full.count("_") >= 2 else "Latn"
+    return {"Latn": "LATIN", "Cyrl": "CYRILLIC", "Arab": "ARABIC"}.get(code, code.upper())
+
+
+def text_direction(language: str) -> str:
+    """``rtl`` or ``ltr`` for a language, from CLDR."""
+    return str(Locale.parse(language).text_direction)
+
+
+def native_name(language: str) -> str:
+    """The language's name in itself, e.g. 'Українська', 'العربية', 'Čeština'."""
+    name = Locale.parse(language).get_display_name(language) or language
+    return name[:1].upper() + name[1:]
+
+
+def negotiate(code: str | None, supported: Sequence[str]) -> str | None:
+    """Match a client's language tag (e.g. Telegram's 'uk', 'en-US', 'pt-br') to a supported language."""
+    if not code:
+        return None
+    return negotiate_locale([code.replace("-", "_")], list(supported))
+
+
+@dataclass(frozen=True)
+class Detection:
+    """The language chosen for a message."""
+
+    language: str
+    confidence: float
+    detected: str | None
+    switched: bool
+
+
+class LanguageDetector:
+    """Detects the language of a message, restricted to the supported languages, with a prior.
+
+    The prior is the language the person already uses (chosen, or from Telegram). A message switches
+    away from it only when it is long enough and the detector is clearly surer of another language;
+    switching from Cyrillic or Arabic script to Latin letters needs more, because people often type
+    their own language in Latin transliteration ("kak prodlit vnzh").
+    """
+
+    def __init__(
+        self,
+        languages: Sequence[str],
+        *,
+        default: str = "en",
+        min_letters_to_switch: int = 12,
+        switch_ratio: float = 3.0,
+        latin_transliteration_confidence: float = 0.9,
+    ) -> None:
+        self.languages = tuple(languages)
+        self.default = default
+        self.min_letters = min_letters_to_switch
+        self.ratio = switch_ratio
+        self.latin_confidence = latin_transliteration_confidence
+        self._scripts = {lang: script_of(lang) for lang in self.languages}
+        self._by_lingua = {
+            Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper())): code for code in self.languages
+        }
+        self._detector = (
+            LanguageDetectorBuilder.from_languages(*self._by_lingua).with_preloaded_language_models().build()
+        )
+
+    def confidences(self, text: str) -> dict[str, float]:
+        return {
+            self._by_lingua[value.language]: value.value
+            for value in self._detector.compute_language_confidence_values(text)
+        }
+
+    def detect(self, text: str, prior: str | None = None) -> Detection:
+        """The language to answer ``text`` in, given the person's current language ``prior``."""
+        prior = prior if prior in self.languages else None
+        fallback = prior or self.default
+        if letter_count(text) == 0:
+            return Detection(fallback, 0.0, None, switched=False)
+        values = self.confidences(text)
+        top = max(values, key=values.__getitem__)
+        top_confidence = values[top]
+        if prior is None:
+            # A few letters say little: prefer the default language when its script fits.
+            unsure = letter_count(text) < self.min_letters and top_confidence < 0.7
+            if unsure and script_of_text(text) == self._scripts.get(self.default):
+                return Detection(self.default, values.get(self.default, 0.0), top, switched=False)
+            return Detection(top, top_confidence, top, switched=False)
+        if top == prior or letter_count(text) < self.min_letters:
+            return Detection(prior, values.get(prior, 0.0), top, switched=False)
+        text_script = script_of_text(text)
+        if text_script == "LATIN" and self._scripts[prior] != "LATIN":
+            switch = top_confidence >= self.latin_confidence
+        else:
+            switch = top_confidence >= max(0.5, self.ratio * values.get(prior, 0.0))
+        if switch:
+            return Detection(top, top_confidence, top, switched=True)
+        return Detection(prior, values.get(prior, 0.0), top, switched=False)

@@ -1,0 +1,199 @@
+"""Builds the application's long-lived services once and closes them on exit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from nlu import EmbeddedServer, NLUClient, NLUError, RasaProject
+
+from .engine import Engine
+from .i18n import Catalogues
+from .knowledge import KnowledgeBase, load_knowledge_base
+from .language import LanguageDetector
+from .settings import Settings
+
+__all__ = ["Services", "load_content", "rasa_project", "var_dir"]
+
+logger = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def var_dir(settings: Settings) -> Path:
+    """Where the application keeps its state (database, NLU secret, logs); not in git."""
+    path = settings.root / "var"
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+def rasa_project(settings: Settings) -> RasaProject:
+    return RasaProject(settings.path(settings.nlu.project_dir), settings.path(settings.nlu.rasa_venv))
+
+
+def load_content(settings: Settings) -> KnowledgeBase:
+    kb = load_knowledge_base(settings.path(settings.content_dir), settings.cities, settings.languages)
+    for problem in kb.errors:
+        logger.warning("content problem: %s", problem)
+    return kb
+
+
+def training_examples(kb: KnowledgeBase) -> list[tuple[str, str]]:
+    return [pair for lang in kb.texts for pair in kb.examples(lang)]
+
+
+def ensure_model(settings: Settings, kb: KnowledgeBase, progress: Progress = _stderr) -> Path:
+    """Generate training data and train the NLU model if the content or pipeline changed."""
+    return rasa_project(settings).ensure_model(kb.taxonomy.all_keys, training_examples(kb), progress)
+
+
+def local_secret(settings: Settings) -> str:
+    """The JWT secret for a locally run NLU server: configured, or generated once and kept private."""
+    if settings.nlu.jwt_secret is not None:
+        return settings.nlu.jwt_secret.get_secret_value()
+    path = var_dir(settings) / "nlu.secret"
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
+
+
+def _state_file(settings: Settings) -> Path:
+    return var_dir(settings) / "nlu-server.json"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Services:
+    """Settings, knowledge base, language detector, catalogues, NLU client and engine.
+
+    ::
+
+        async with Services(settings) as services:
+            reply = await services.engine.ask("...", city="prague")
+    """
+
+    def __init__(self, settings: Settings, progress: Progress = _stderr, *, reuse_running: bool = True) -> None:
+        self.settings = settings
+        self.reuse_running = reuse_running
+        self.progress = progress
+        self.kb = load_content(settings)
+        self.catalogues = Catalogues(settings.languages)
+        lang = settings.language
+        self.detector = LanguageDetector(
+            settings.languages,
+            default=settings.default_language,
+            min_letters_to_switch=lang.min_letters_to_switch,
+            switch_ratio=lang.switch_ratio,
+        )
+        self.server: EmbeddedServer | None = None
+        self._stack = AsyncExitStack()
+        self._nlu: NLUClient | None = None
+        self._engine: Engine | None = None
+
+    @property
+    def nlu(self) -> NLUClient:
+        if self._nlu is None:
+            raise RuntimeError("services are not open")
+        return self._nlu
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("services are not open")
+        return self._engine
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def open(self) -> None:
+        """Connect to the NLU server: the configured one, a running local one, or a new embedded one."""
+        nlu = self.settings.nlu
+        if nlu.url:
+            secret = nlu.jwt_secret.get_secret_value() if nlu.jwt_secret else None
+            self._nlu = await self._stack.enter_async_context(NLUClient(nlu.url, secret, timeout=nlu.timeout))
+        else:
+            self._nlu = await self._open_local()
+        self._engine = Engine(self.settings, self.kb, self._nlu, self.detector, self.catalogues)
+
+    async def _open_local(self) -> NLUClient:
+        nlu = self.settings.nlu
+        secret = local_secret(self.settings)
+        model = await asyncio.to_thread(ensure_model, self.settings, self.kb, self.progress)
+        running = await self._running_local_server(model, secret) if self.reuse_running else None
+        if running is not None:
+            return running
+        self.progress("Starting the NLU server…")
+        self.server = EmbeddedServer(
+            rasa_project(self.settings),
+            model,
+            secret,
+            startup_timeout=nlu.startup_timeout,
+            log_file=var_dir(self.settings) / "nlu-server.log",
+        )
+        await self.server.start()
+        self._stack.push_async_callback(self.server.stop)
+        return await self._stack.enter_async_context(NLUClient(self.server.url, secret, timeout=nlu.timeout))
+
+    async def _running_local_server(self, model: Path, secret: str) -> NLUClient | None:
+        """A client for a server started by `python -m bot nlu serve` with the current model."""
+        state = _state_file(self.settings)
+        try:
+            info = json.loads(state.read_text())
+            url, pid, name = str(info["url"]), int(info["pid"]), str(info["model"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        if name != model.name or not _pid_alive(pid):
+            return None
+        client = NLUClient(url, secret, timeout=self.settings.nlu.timeout)
+        try:
+            await client.status()
+        except NLUError:
+            await client.aclose()
+            return None
+        return await self._stack.enter_async_context(client)
+
+    async def serve_forever(self) -> None:
+        """Run the embedded server until interrupted, announcing it to other local commands."""
+        if self.server is None:
+            raise RuntimeError("no embedded server: NLU_URL points to an external one")
+        state = _state_file(self.settings)
+        state.write_text(
+            json.dumps({"url": self.server.url, "pid": self.server.pid, "model": self.server.model.name})
+        )
+        try:
+            await asyncio.Event().wait()
+        finally:
+            state.unlink(missing_ok=True)
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._stack.aclose()

@@ -1,0 +1,116 @@
+"""Typed deployment settings: ``config.yml`` for the deployment, environment variables for secrets."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+__all__ = ["ROOT", "ConfigError", "LanguageSettings", "NLUSettings", "Settings", "load_settings"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """The configuration file is missing or invalid; the message says where and how to fix it."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NLUSettings(_Model):
+    url: str | None = None
+    jwt_secret: SecretStr | None = None
+    project_dir: Path = Path("nlu")
+    rasa_venv: Path = Path(".rasa-venv")
+    timeout: float = Field(10.0, gt=0)
+    startup_timeout: float = Field(180.0, gt=0)
+    answer_threshold: float = Field(0.55, ge=0, le=1)
+    emergency_threshold: float = Field(0.3, ge=0, le=1)
+    alternatives: int = Field(3, ge=1, le=8)
+    alternative_min_confidence: float = Field(0.05, ge=0, le=1)
+
+
+class LanguageSettings(_Model):
+    min_letters_to_switch: int = Field(12, ge=0)
+    switch_ratio: float = Field(3.0, ge=1)
+
+
+class ContentSettings(_Model):
+    max_review_age_days: int = Field(365, ge=1)
+    max_message_chars: int = Field(4096, ge=200, le=4096)
+    min_examples_per_key: int = Field(12, ge=1)
+
+
+class Settings(_Model):
+    languages: tuple[str, ...]
+    default_language: str = "en"
+    cities: tuple[str, ...]
+    content_dir: Path = Path("content")
+    nlu: NLUSettings = NLUSettings()
+    language: LanguageSettings = LanguageSettings()
+    content: ContentSettings = ContentSettings()
+    telegram_token: SecretStr | None = None
+    telegram_api_base_url: str | None = None
+    database_url: str = "sqlite+aiosqlite:///var/integra.db"
+    root: Path = ROOT
+
+    @field_validator("languages")
+    @classmethod
+    def _languages_known_to_cldr(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from babel import Locale, UnknownLocaleError
+
+        for code in value:
+            try:
+                Locale.parse(code)
+            except (ValueError, UnknownLocaleError) as exc:
+                raise ValueError(f"'{code}' is not a language code Babel knows (use ISO 639-1)") from exc
+        return value
+
+    def path(self, relative: Path) -> Path:
+        """Resolve a configured path against the project root."""
+        return relative if relative.is_absolute() else self.root / relative
+
+
+_ENV_OVERRIDES: Mapping[str, tuple[str, ...]] = {
+    "TELEGRAM_BOT_TOKEN": ("telegram_token",),
+    "TELEGRAM_API_BASE_URL": ("telegram_api_base_url",),
+    "DATABASE_URL": ("database_url",),
+    "NLU_URL": ("nlu", "url"),
+    "NLU_JWT_SECRET": ("nlu", "jwt_secret"),
+}
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read ``config.yml`` (or ``INTEGRA_CONFIG``) and apply environment overrides."""
+    environ = os.environ if environ is None else environ
+    path = path or Path(environ.get("INTEGRA_CONFIG", ROOT / "config.yml"))
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read the configuration file {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must be a mapping of settings")
+    for variable, target in _ENV_OVERRIDES.items():
+        value = environ.get(variable)
+        if value:
+            section = raw
+            for part in target[:-1]:
+                if not isinstance(section.get(part), dict):
+                    section[part] = {}
+                section = section[part]
+            section[target[-1]] = value
+    raw.setdefault("root", path.resolve().parent)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from exc

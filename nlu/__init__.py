@@ -1,0 +1,24 @@
+"""The NLU layer: a Rasa project (pipeline, generated data, models) and the bot's client for it."""
+
+from ._client import Classification, IntentScore, NLUClient, make_token
+from ._exceptions import NLUError, NLUResponseError, NLUTimeout, NLUUnavailable
+from ._normalise import letter_count, normalise
+from ._server import EmbeddedServer, free_port
+from ._training import RasaProject, TrainingError
+
+__all__ = [
+    "Classification",
+    "EmbeddedServer",
+    "IntentScore",
+    "NLUClient",
+    "NLUError",
+    "NLUResponseError",
+    "NLUTimeout",
+    "NLUUnavailable",
+    "RasaProject",
+    "TrainingError",
+    "free_port",
+    "letter_count",
+    "make_token",
+    "normalise",
+]

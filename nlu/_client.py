@@ -1,0 +1,132 @@
+"""An async client for Rasa's ``POST /model/parse``, with JWT authentication."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+import jwt
+
+from ._exceptions import NLUResponseError, NLUTimeout, NLUUnavailable
+from ._normalise import normalise
+
+__all__ = ["Classification", "IntentScore", "NLUClient", "make_token"]
+
+_TOKEN_LIFETIME = 3600
+
+
+@dataclass(frozen=True)
+class IntentScore:
+    key: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Classification:
+    """What the model thinks a question is about: the best key and the ranking behind it."""
+
+    key: str
+    confidence: float
+    ranking: tuple[IntentScore, ...]
+
+
+def make_token(secret: str, lifetime: int = _TOKEN_LIFETIME) -> str:
+    """A JWT that Rasa accepts for its admin-scoped endpoints such as ``/model/parse``."""
+    now = int(time.time())
+    payload = {"user": {"username": "integra-bot", "role": "admin"}, "iat": now, "exp": now + lifetime}
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+class NLUClient:
+    """Classifies questions through a Rasa server.
+
+    One instance holds one ``httpx.AsyncClient`` for the life of the application::
+
+        async with NLUClient("http://127.0.0.1:5005", secret="...") as nlu:
+            result = await nlu.classify("how do I renew my permit")
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        secret: str | None,
+        *,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._secret = secret
+        self._token: tuple[str, float] | None = None
+        self._http = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
+            transport=transport,
+            headers={"User-Agent": "integra-assistant"},
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _auth_headers(self) -> dict[str, str]:
+        if self._secret is None:
+            return {}
+        if self._token is None or self._token[1] - time.time() < 60:
+            self._token = (make_token(self._secret), time.time() + _TOKEN_LIFETIME)
+        return {"Authorization": f"Bearer {self._token[0]}"}
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(method, path, headers=self._auth_headers(), **kwargs)
+        except httpx.TimeoutException as exc:
+            raise NLUTimeout("the NLU server did not answer in time") from exc
+        except httpx.TransportError as exc:
+            raise NLUUnavailable(f"the NLU server cannot be reached ({type(exc).__name__})") from exc
+        if response.status_code in {401, 403}:
+            raise NLUResponseError(f"the NLU server refused our credentials (HTTP {response.status_code})")
+        if response.status_code == 409:
+            raise NLUUnavailable("the NLU server has no model loaded")
+        if response.is_server_error:
+            raise NLUUnavailable(f"the NLU server failed (HTTP {response.status_code})")
+        if not response.is_success:
+            raise NLUResponseError(f"the NLU server answered HTTP {response.status_code}")
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise NLUResponseError("the NLU server answered with something that is not JSON") from exc
+
+    async def status(self) -> dict[str, Any]:
+        """The server's ``/status`` (model file and fingerprint); raises when not ready."""
+        body = await self._request("GET", "/status")
+        if not isinstance(body, dict):
+            raise NLUResponseError("unexpected /status body")
+        return body
+
+    async def parse(self, text: str) -> dict[str, Any]:
+        """Rasa's raw ``/model/parse`` answer for ``text`` as given."""
+        body = await self._request("POST", "/model/parse", json={"text": text})
+        if not isinstance(body, dict):
+            raise NLUResponseError("unexpected /model/parse body")
+        return body
+
+    async def classify(self, text: str) -> Classification:
+        """Normalise ``text`` the way the training data was, and classify it."""
+        body = await self.parse(normalise(text))
+        try:
+            intent = body["intent"]
+            ranking = tuple(
+                IntentScore(str(item["name"]), float(item["confidence"]))
+                for item in body.get("intent_ranking") or [intent]
+            )
+            return Classification(str(intent["name"]), float(intent["confidence"]), ranking)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise NLUResponseError("the NLU answer has no intent") from exc
