@@ -207,10 +207,12 @@ def _parser() -> argparse.ArgumentParser:
     nlu.add_argument("action", choices=["train", "validate", "serve"])
     nlu.set_defaults(func=_nlu)
 
-    from . import content_tools, evaluation
+    from . import benchmark, content_tools, evaluation, locales_tool
 
     content_tools.add_parser(sub)
     evaluation.add_parser(sub)
+    locales_tool.add_parser(sub)
+    benchmark.add_parser(sub)
     return parser
 
 

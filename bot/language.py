@@ -72,7 +72,8 @@ class LanguageDetector:
     The prior is the language the person already uses (chosen, or from Telegram). A message switches
     away from it only when it is long enough and the detector is clearly surer of another language;
     switching from Cyrillic or Arabic script to Latin letters needs more, because people often type
-    their own language in Latin transliteration ("kak prodlit vnzh").
+    their own language in Latin transliteration ("kak prodlit vnzh"): plain ASCII then only switches
+    to English, and other Latin-script languages need their own diacritics in the text.
     """
 
     def __init__(
@@ -122,7 +123,9 @@ class LanguageDetector:
             return Detection(prior, values.get(prior, 0.0), top, switched=False)
         text_script = script_of_text(text)
         if text_script == "LATIN" and self._scripts[prior] != "LATIN":
-            switch = top_confidence >= self.latin_confidence
+            # Transliteration is plain ASCII: only English, or text with its own diacritics, switches.
+            own_letters = top == "en" or not text.isascii()
+            switch = own_letters and top_confidence >= self.latin_confidence
         else:
             switch = top_confidence >= max(0.5, self.ratio * values.get(prior, 0.0))
         if switch:

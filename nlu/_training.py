@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -103,7 +104,9 @@ class RasaProject:
     def fingerprint(self) -> str:
         """A hash of everything that determines the model: pipeline, data, Rasa version."""
         digest = hashlib.sha256()
-        for path in (self.config_file, self.data_file, self.directory / "requirements.txt"):
+        for path in (
+            self.config_file, self.data_file, self.directory / "requirements.txt", self.directory / "train.py"
+        ):
             digest.update(path.read_bytes() if path.exists() else b"-")
         return digest.hexdigest()[:16]
 
@@ -163,7 +166,7 @@ class RasaProject:
         self.models_dir.mkdir(parents=True, exist_ok=True)
         proc = subprocess.Popen(
             [
-                str(self.rasa), "train", "nlu", "--config", "config.yml", "--nlu", "data/nlu.yml",
+                str(self.python), "train.py", "--config", "config.yml", "--nlu", "data/nlu.yml",
                 "--out", "models", "--fixed-model-name", target.name.removesuffix(".tar.gz"),
             ],
             cwd=self.directory,
@@ -184,7 +187,11 @@ class RasaProject:
                 progress(f"  training… {epoch} of the epochs done ({time.monotonic() - started:.0f} s)")
         if proc.wait(timeout=timeout) != 0 or not target.exists():
             raise TrainingError("rasa train failed:\n" + "\n".join(lines[-25:]))
-        progress(f"NLU model trained in {time.monotonic() - started:.0f} s: {target.name}")
+        seconds = time.monotonic() - started
+        progress(f"NLU model trained in {seconds:.0f} s: {target.name}")
+        target.with_suffix("").with_suffix(".json").write_text(
+            json.dumps({"seconds": round(seconds, 1), "examples": count})
+        )
         self._prune(keep=target)
         return target
 
@@ -192,6 +199,7 @@ class RasaProject:
         models = sorted(self.models_dir.glob("nlu-*.tar.gz"), key=lambda p: p.stat().st_mtime, reverse=True)
         for old in [m for m in models if m != keep][how_many - 1 :]:
             old.unlink(missing_ok=True)
+            old.with_suffix("").with_suffix(".json").unlink(missing_ok=True)
         shutil.rmtree(self.directory / ".rasa", ignore_errors=True)
 
 

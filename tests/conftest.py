@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bot.settings import ROOT, Settings, load_settings
+
+CONTENT = ROOT / "content"
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    """The shipped deployment settings (config.yml), without environment overrides."""
+    return load_settings(ROOT / "config.yml", environ={})
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    return path
+
+
+ENTRY = """\
+{key}:
+  status: {status}
+  last_reviewed: 2026-11-01
+  sources:
+    - https://www.example.gov/{key}
+  answer:
+{answers}
+"""
+
+
+def entry(key: str, status: str = "draft", **answers: str) -> str:
+    lines = "\n".join(f"    {lang}: {text}" for lang, text in answers.items())
+    return ENTRY.format(key=key, status=status, answers=lines)
+
+
+@pytest.fixture
+def content_dir(tmp_path: Path) -> Path:
+    """A small knowledge base: country 'cz' with two cities, Prague overriding one key."""
+    root = tmp_path / "content"
+    root.mkdir()
+    shutil.copy(CONTENT / "keys.yml", root / "keys.yml")
+    write(root / "cities/prague/city.yml", "country: cz\nlocal_language: cs\nname: {en: Prague, cs: Praha}\n")
+    write(root / "cities/brno/city.yml", "country: cz\nlocal_language: cs\nname: {en: Brno, cs: Brno}\n")
+    write(
+        root / "countries/cz/permit.yml",
+        entry("permit.renewal", en="Renew at the Ministry of the Interior.", cs="Prodloužení na OAMP.")
+        + entry("permit.first_application", en="Apply at an embassy.", cs="Požádejte na ambasádě."),
+    )
+    write(
+        root / "countries/cz/services.yml",
+        entry("services.integration_centre", en="National integration centres.", cs="Integrační centra."),
+    )
+    write(
+        root / "cities/prague/services.yml",
+        entry("services.integration_centre", status="reviewed", en="Integration Centre Prague.",
+              cs="Integrační centrum Praha.", uk="Інтеграційний центр Прага."),
+    )  # fmt: skip
+    return root
