@@ -119,9 +119,9 @@ async def chat(settings: Settings) -> int:
     async with Services(settings) as services:
         engine = services.engine
         cities = [c for c in settings.cities]
-        city = await _choose("Which city? / Місто? / Город? / المدينة؟", [
-            (c, engine.city_name(c, "en")) for c in cities
-        ])  # fmt: skip
+        city = await _choose(
+            "Which city? / Місто? / Город? / المدينة؟", [(c, engine.city_name(c, "en")) for c in cities]
+        )
         if city is None:
             return 0
         lang = await _choose("Language?", [(code, native_name(code)) for code in settings.languages])

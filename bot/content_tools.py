@@ -14,13 +14,13 @@ from nlu import normalise
 
 from .engine import Engine
 from .i18n import Catalogues
-from .knowledge import KnowledgeBase, Problem
+from .knowledge import Entry, KnowledgeBase, Problem, Severity
 from .language import LanguageDetector
 from .render import render_plain
 from .runtime import load_content
 from .settings import Settings, load_settings
 
-__all__ = ["add_parser", "check", "coverage_matrix", "coverage_markdown", "coverage_png", "preview"]
+__all__ = ["add_parser", "check", "coverage_markdown", "coverage_matrix", "coverage_png", "preview"]
 
 _URL_IN_TEXT = re.compile(r"https?://|www\.", re.IGNORECASE)
 _MARKUP_IN_TEXT = re.compile(r"<[a-z/][^>]*>|\*\*|__|\[[^\]]+\]\(")
@@ -52,78 +52,97 @@ def check(settings: Settings, kb: KnowledgeBase, today: dt.date | None = None) -
                     Problem(
                         "error",
                         f"content/cities/{city}",
-                        f"the city has no answer for '{key}' (neither in the city nor in countries/{spec.country})",
+                        f"the city has no answer for '{key}' "
+                        f"(neither in the city nor in countries/{spec.country})",
                         entry=key,
-                        hint=f"add an entry '{key}:' to content/countries/{spec.country}/ or content/cities/{city}/",
+                        hint=f"add an entry '{key}:' to content/countries/{spec.country}/ "
+                        f"or content/cities/{city}/",
                     )
                 )
                 continue
             entry, origin = found
-            file, _, line = origin.partition(":")
+            file, _, line_text = origin.partition(":")
+            line = int(line_text) if line_text else None
             first_time = id(entry) not in seen_entries
             seen_entries.add(id(entry))
-            missing = [lang for lang in settings.languages if lang not in entry.answer]
-            if missing and first_time:
-                problems.append(
-                    Problem(
-                        "warning",
-                        file,
-                        f"no translation in: {', '.join(missing)} (people then see "
-                        f"{'English' if 'en' in entry.answer else 'the local language'})",
-                        entry=key,
-                        field="answer",
-                        line=int(line) if line else None,
-                        hint="add a line per missing language under 'answer:'",
-                    )
-                )
-            if not first_time:
-                continue
-            where = {"entry": key, "line": int(line) if line else None}
-            if entry.last_reviewed > today:
-                problems.append(
-                    Problem("error", file, "the review date is in the future", field="last_reviewed",
-                            hint="write the day the answer was actually checked", **where)  # type: ignore[arg-type]
-                )  # fmt: skip
-            elif today - entry.last_reviewed > max_age:
-                problems.append(
-                    Problem("warning", file, f"not reviewed since {entry.last_reviewed} (older than "
-                            f"{settings.content.max_review_age_days} days)", field="last_reviewed",
-                            hint="check the answer against its sources, then update last_reviewed",
-                            **where)  # type: ignore[arg-type]
-                )  # fmt: skip
-            for lang, text in entry.answer.items():
-                fld = f"answer.{lang}"
-                if _URL_IN_TEXT.search(text):
-                    problems.append(
-                        Problem("warning", file, "the text contains a web address", field=fld,
-                                hint="move web addresses to 'sources:'", **where)  # type: ignore[arg-type]
-                    )  # fmt: skip
-                if _MARKUP_IN_TEXT.search(text):
-                    problems.append(
-                        Problem("warning", file, "the text contains HTML or Markdown, which is shown as is",
-                                field=fld, hint="write plain text", **where)  # type: ignore[arg-type]
-                    )  # fmt: skip
-                if lang not in settings.languages:
-                    problems.append(
-                        Problem("warning", file, f"'{lang}' is not a language in config.yml", field=fld,
-                                hint="check the language code", **where)  # type: ignore[arg-type]
-                    )  # fmt: skip
-                    continue
-                shown = render_plain(engine, engine.answer_key(key, city, lang))
-                if len(shown) > settings.content.max_message_chars:
-                    problems.append(
-                        Problem("error", file, f"too long for one Telegram message ({len(shown)} characters "
-                                f"with sources, limit {settings.content.max_message_chars})", field=fld,
-                                hint="shorten the answer", **where)  # type: ignore[arg-type]
-                    )  # fmt: skip
-                elif len(text) > PHONE_FRIENDLY_CHARS:
-                    problems.append(
-                        Problem("warning", file, f"long for a phone screen ({len(text)} characters)", field=fld,
-                                hint=f"keep answers under {PHONE_FRIENDLY_CHARS} characters", **where)  # type: ignore[arg-type]
-                    )  # fmt: skip
+            if first_time:
+                problems += _check_entry(settings, engine, city, key, entry, file, line, today, max_age)
 
     problems += _check_questions(settings, kb)
     return sorted(problems, key=lambda p: (p.severity != "error", p.file, p.line or 0))
+
+
+def _check_entry(
+    settings: Settings,
+    engine: Engine,
+    city: str,
+    key: str,
+    entry: Entry,
+    file: str,
+    line: int | None,
+    today: dt.date,
+    max_age: dt.timedelta,
+) -> list[Problem]:
+    """Problems of one answer entry (checked once, even when several cities share it)."""
+    found: list[Problem] = []
+
+    def report(severity: Severity, message: str, hint: str, field: str | None = None) -> None:
+        found.append(Problem(severity, file, message, entry=key, field=field, line=line, hint=hint))
+
+    missing = [lang for lang in settings.languages if lang not in entry.answer]
+    if missing:
+        shown = "English" if "en" in entry.answer else "the local language"
+        report(
+            "warning",
+            f"no translation in: {', '.join(missing)} (people then see {shown})",
+            "add a line per missing language under 'answer:'",
+            "answer",
+        )
+    if entry.last_reviewed > today:
+        report(
+            "error",
+            "the review date is in the future",
+            "write the day the answer was checked",
+            "last_reviewed",
+        )
+    elif today - entry.last_reviewed > max_age:
+        report(
+            "warning",
+            f"not reviewed since {entry.last_reviewed} (older than {max_age.days} days)",
+            "check the answer against its sources, then update last_reviewed",
+            "last_reviewed",
+        )
+    for lang, text in entry.answer.items():
+        field = f"answer.{lang}"
+        if _URL_IN_TEXT.search(text):
+            report("warning", "the text contains a web address", "move web addresses to 'sources:'", field)
+        if _MARKUP_IN_TEXT.search(text):
+            report(
+                "warning",
+                "the text contains HTML or Markdown, which is shown as is",
+                "write plain text",
+                field,
+            )
+        if lang not in settings.languages:
+            report("warning", f"'{lang}' is not a language in config.yml", "check the language code", field)
+            continue
+        shown_chars = len(render_plain(engine, engine.answer_key(key, city, lang)))
+        limit = settings.content.max_message_chars
+        if shown_chars > limit:
+            report(
+                "error",
+                f"too long for one Telegram message ({shown_chars} characters with sources, limit {limit})",
+                "shorten the answer",
+                field,
+            )
+        elif len(text) > PHONE_FRIENDLY_CHARS:
+            report(
+                "warning",
+                f"long for a phone screen ({len(text)} characters)",
+                f"keep answers under {PHONE_FRIENDLY_CHARS} characters",
+                field,
+            )
+    return found
 
 
 def _check_questions(settings: Settings, kb: KnowledgeBase) -> list[Problem]:
@@ -133,44 +152,77 @@ def _check_questions(settings: Settings, kb: KnowledgeBase) -> list[Problem]:
         file = f"content/questions/{lang}.yml"
         texts = kb.texts.get(lang)
         if texts is None:
-            problems.append(Problem("error", file, "the file with example questions is missing",
-                                    hint="copy content/questions/en.yml and translate it"))  # fmt: skip
+            problems.append(
+                Problem(
+                    "error",
+                    file,
+                    "the file with example questions is missing",
+                    hint="copy content/questions/en.yml and translate it",
+                )
+            )
             continue
         owner: dict[str, str] = {}
         for key in kb.taxonomy.all_keys:
             text = texts.get(key)
             if text is None:
-                problems.append(Problem("error", file, "this key has no title and no example questions",
-                                        entry=key, hint=f"add '{key}:' with a title and examples"))  # fmt: skip
+                problems.append(
+                    Problem(
+                        "error",
+                        file,
+                        "this key has no title and no example questions",
+                        entry=key,
+                        hint=f"add '{key}:' with a title and examples",
+                    )
+                )
                 continue
             if len(text.examples) < minimum:
                 problems.append(
-                    Problem("error", file, f"only {len(text.examples)} example questions (at least {minimum} "
-                            "needed for the bot to recognise this topic)", entry=key, field="examples",
-                            hint="add more ways people ask this")  # fmt: skip
+                    Problem(
+                        "error",
+                        file,
+                        f"only {len(text.examples)} example questions (at least {minimum} "
+                        "needed for the bot to recognise this topic)",
+                        entry=key,
+                        field="examples",
+                        hint="add more ways people ask this",
+                    )
                 )
             for example in text.examples:
                 folded = normalise(example)
                 other = owner.get(folded)
                 if other is not None and other != key:
                     problems.append(
-                        Problem("error", file, f"the question '{example}' is also listed under '{other}'",
-                                entry=key, field="examples",
-                                hint="keep it under the one key it belongs to")  # fmt: skip
+                        Problem(
+                            "error",
+                            file,
+                            f"the question '{example}' is also listed under '{other}'",
+                            entry=key,
+                            field="examples",
+                            hint="keep it under the one key it belongs to",
+                        )
                     )
                 owner.setdefault(folded, key)
         heldout = kb.heldout.get(lang, {})
         if not heldout:
-            problems.append(Problem("warning", f"content/heldout/{lang}.yml",
-                                    "no held-out test questions: accuracy in this language cannot be measured",
-                                    hint="add a few questions per key that are not in questions/"))  # fmt: skip
+            problems.append(
+                Problem(
+                    "warning",
+                    f"content/heldout/{lang}.yml",
+                    "no held-out test questions: accuracy in this language cannot be measured",
+                    hint="add a few questions per key that are not in questions/",
+                )
+            )
         for key, questions in heldout.items():
             for question in questions:
                 if normalise(question) in owner:
                     problems.append(
-                        Problem("error", f"content/heldout/{lang}.yml",
-                                f"'{question}' is also a training example, so it cannot test anything",
-                                entry=key, hint="reword it or remove it from one of the two files")  # fmt: skip
+                        Problem(
+                            "error",
+                            f"content/heldout/{lang}.yml",
+                            f"'{question}' is also a training example, so it cannot test anything",
+                            entry=key,
+                            hint="reword it or remove it from one of the two files",
+                        )
                     )
     return problems
 

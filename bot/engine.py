@@ -35,7 +35,7 @@ class Outcome(StrEnum):
     UNAVAILABLE = "unavailable"  # the NLU server could not be asked
 
 
-class InvalidQuestion(ValueError):  # noqa: N818 - reads better at the call site
+class InvalidQuestion(ValueError):
     """The text cannot be a question (empty, no letters); ``message`` is in the person's language."""
 
     def __init__(self, reason: str, message: str) -> None:
@@ -44,7 +44,7 @@ class InvalidQuestion(ValueError):  # noqa: N818 - reads better at the call site
         self.message = message
 
 
-class UnknownCity(ValueError):  # noqa: N818
+class UnknownCity(ValueError):
     """The city is not one the deployment serves."""
 
 
@@ -234,23 +234,40 @@ class Engine:
             _ = self.catalogues[language].gettext
             if not alternatives:
                 return Reply(
-                    Outcome.OUT_OF_SCOPE, city, language,
+                    Outcome.OUT_OF_SCOPE,
+                    city,
+                    language,
                     self.conversation_text(OUT_OF_SCOPE, city, language),
-                    key=key, confidence=confidence, detection=detection,
-                )  # fmt: skip
+                    key=key,
+                    confidence=confidence,
+                    detection=detection,
+                )
             return Reply(
-                Outcome.CLARIFY, city, language,
+                Outcome.CLARIFY,
+                city,
+                language,
                 _("I am not sure I understood. Did you mean one of these?"),
-                key=key, confidence=confidence, alternatives=alternatives, detection=detection,
-            )  # fmt: skip
+                key=key,
+                confidence=confidence,
+                alternatives=alternatives,
+                detection=detection,
+            )
         if key in self._content_keys:
             return self.answer_key(key, city, language, confidence, detection, result)
-        outcome = {OUT_OF_SCOPE: Outcome.OUT_OF_SCOPE, HANDOFF: Outcome.HANDOFF}.get(key, Outcome.CONVERSATION)
+        outcome = {OUT_OF_SCOPE: Outcome.OUT_OF_SCOPE, HANDOFF: Outcome.HANDOFF}.get(
+            key, Outcome.CONVERSATION
+        )
         return Reply(
-            outcome, city, language, self.conversation_text(key, city, language),
-            key=key, confidence=confidence, handoff=key == HANDOFF, detection=detection,
+            outcome,
+            city,
+            language,
+            self.conversation_text(key, city, language),
+            key=key,
+            confidence=confidence,
+            handoff=key == HANDOFF,
+            detection=detection,
             alternatives=self.alternatives(result, exclude=key) if key == OUT_OF_SCOPE else [],
-        )  # fmt: skip
+        )
 
     def answer_key(
         self,
@@ -268,13 +285,19 @@ class Engine:
         alternatives = self.alternatives(result, exclude=key) if result else []
         if answer is None:
             return Reply(
-                Outcome.NO_CONTENT, city, language,
+                Outcome.NO_CONTENT,
+                city,
+                language,
                 _("Sorry, I have no information on this for {city} yet. A person can help you.").format(
                     city=self.city_name(city, language)
                 ),
-                key=key, confidence=confidence, handoff=urgent, urgent=urgent, detection=detection,
+                key=key,
+                confidence=confidence,
+                handoff=urgent,
+                urgent=urgent,
+                detection=detection,
                 alternatives=alternatives,
-            )  # fmt: skip
+            )
         notice = None
         if answer.is_fallback:
             # TRANSLATORS: both placeholders are language names, e.g. "Українська" and "English".
@@ -282,7 +305,16 @@ class Engine:
                 language=native_name(language), fallback=native_name(answer.language)
             )
         return Reply(
-            Outcome.ANSWER, city, language, answer.text,
-            key=key, confidence=confidence, answer=answer, notice=notice,
-            handoff=urgent, urgent=urgent, detection=detection, alternatives=alternatives,
-        )  # fmt: skip
+            Outcome.ANSWER,
+            city,
+            language,
+            answer.text,
+            key=key,
+            confidence=confidence,
+            answer=answer,
+            notice=notice,
+            handoff=urgent,
+            urgent=urgent,
+            detection=detection,
+            alternatives=alternatives,
+        )

@@ -70,7 +70,9 @@ class EvalReport:
         return "\n".join(lines)
 
 
-async def evaluate(services: Services, languages: list[str] | None = None, concurrency: int = 4) -> EvalReport:
+async def evaluate(
+    services: Services, languages: list[str] | None = None, concurrency: int = 4
+) -> EvalReport:
     """Classify every held-out question and compare with its key."""
     report = EvalReport()
     threshold = services.settings.nlu.answer_threshold
@@ -99,7 +101,8 @@ async def _eval(args: argparse.Namespace) -> int:
         report = await evaluate(services, args.lang or None)
     print(report.markdown())
     if args.json:
-        Path(args.json).write_text(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        text = json.dumps(report.as_dict(), indent=2, ensure_ascii=False)
+        await asyncio.to_thread(Path(args.json).write_text, text)
         print(f"\n(written to {args.json})", file=sys.stderr)
     worst = min((report.accuracy(lang) for lang in report.per_language), default=0.0)
     return 0 if worst >= args.min_accuracy else 1

@@ -23,6 +23,7 @@ __all__ = [
     "Entry",
     "KnowledgeBase",
     "Problem",
+    "Severity",
     "Taxonomy",
     "load_knowledge_base",
 ]
@@ -374,7 +375,9 @@ def _load_entries(
         if data is None:
             continue
         if not isinstance(data, dict):
-            problems.append(Problem("error", rel, "the file must be a list of entries like 'permit.renewal:'"))
+            problems.append(
+                Problem("error", rel, "the file must be a list of entries like 'permit.renewal:'")
+            )
             continue
         for key, raw in data.items():
             key = str(key)
@@ -500,7 +503,9 @@ def load_knowledge_base(root: Path, cities: Iterable[str], languages: Iterable[s
         except ValidationError as exc:
             problems.extend(_validation_problems(exc, _rel(city_file, root), None, None))
             continue
-        for key, (entry, origin) in _load_entries(folder, root, taxonomy, problems, skip={"city.yml"}).items():
+        for key, (entry, origin) in _load_entries(
+            folder, root, taxonomy, problems, skip={"city.yml"}
+        ).items():
             kb.city_entries.setdefault(city, {})[key] = entry
             kb.origins[("city", city, key)] = origin
     for country in sorted({c.country for c in kb.cities.values()}):

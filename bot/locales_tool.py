@@ -34,9 +34,18 @@ def _pybabel(*args: str) -> None:
 
 def extract(target: Path) -> None:
     _pybabel(
-        "extract", "-F", "babel.cfg", "-o", str(target), "--no-location", "--sort-output",
-        "--add-comments=TRANSLATORS:", "--project=integra-assistant", "--omit-header", ".",
-    )  # fmt: skip
+        "extract",
+        "-F",
+        "babel.cfg",
+        "-o",
+        str(target),
+        "--no-location",
+        "--sort-output",
+        "--add-comments=TRANSLATORS:",
+        "--project=integra-assistant",
+        "--omit-header",
+        ".",
+    )
 
 
 def _msgids(path: Path) -> set[str]:
@@ -69,7 +78,9 @@ def check_catalogues(languages: list[str]) -> list[str]:
             if message is None or not message.string:
                 problems.append(f"{po.relative_to(ROOT)}: not translated: {short!r}")
             elif message.fuzzy:
-                problems.append(f"{po.relative_to(ROOT)}: marked fuzzy (check and remove the flag): {short!r}")
+                problems.append(
+                    f"{po.relative_to(ROOT)}: marked fuzzy (check and remove the flag): {short!r}"
+                )
             elif set(_PLACEHOLDER.findall(msgid)) != set(_PLACEHOLDER.findall(str(message.string))):
                 problems.append(f"{po.relative_to(ROOT)}: placeholders differ from the original: {short!r}")
     return problems

@@ -32,7 +32,9 @@ def render_plain(engine: Engine, reply: Reply) -> str:
         lines += [f"({reply.notice})", ""]
     lines.append(reply.text)
     if reply.outcome is Outcome.CLARIFY:
-        lines += [f"  {i}. {engine.kb.title(a.key, reply.language)}" for i, a in enumerate(reply.alternatives, 1)]
+        lines += [
+            f"  {i}. {engine.kb.title(a.key, reply.language)}" for i, a in enumerate(reply.alternatives, 1)
+        ]
     footer = answer_footer(engine, reply)
     if footer:
         lines += ["", *footer]

@@ -95,7 +95,9 @@ class Services:
             reply = await services.engine.ask("...", city="prague")
     """
 
-    def __init__(self, settings: Settings, progress: Progress = _stderr, *, reuse_running: bool = True) -> None:
+    def __init__(
+        self, settings: Settings, progress: Progress = _stderr, *, reuse_running: bool = True
+    ) -> None:
         self.settings = settings
         self.reuse_running = reuse_running
         self.progress = progress

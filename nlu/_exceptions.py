@@ -1,9 +1,9 @@
 """Errors raised by the NLU client.
 
-    NLUError
-    ├── NLUUnavailable   the server cannot be reached, or is not ready
-    │   └── NLUTimeout   it did not answer in time
-    └── NLUResponseError it answered, but not with a classification (bad status or body)
+NLUError
+├── NLUUnavailable   the server cannot be reached, or is not ready
+│   └── NLUTimeout   it did not answer in time
+└── NLUResponseError it answered, but not with a classification (bad status or body)
 """
 
 from __future__ import annotations

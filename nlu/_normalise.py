@@ -23,6 +23,10 @@ _ARABIC_SCRIPT = str.maketrans(
         "آ": "ا",
         "ٱ": "ا",
         "ۀ": "ه",
+        "ة": "ه",  # ta marbuta is often typed as heh in chat
+        "ؤ": "و",
+        "ئ": "ی",
+        "ء": "",
         "ـ": "",  # tatweel
         "\u200c": " ",  # zero-width non-joiner (Persian half-space)
         "\u200d": "",
@@ -33,6 +37,8 @@ _ARABIC_SCRIPT = str.maketrans(
         "`": "'",
     }
 )
+# Arabic-Indic and Persian digits -> ASCII, so "١٠ ایام" and "10 ایام" look the same.
+_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 # Characters Rasa's training format would read as entity markup, plus controls.
 _MARKUP = re.compile(r"[\[\](){}<>\"#*_|\\]+")
 _SPACES = re.compile(r"\s+")
@@ -56,9 +62,10 @@ def _strip_latin_marks(text: str) -> str:
 def normalise(text: str) -> str:
     """Fold ``text`` into the form the NLU model is trained on."""
     text = unicodedata.normalize("NFKC", text)
-    text = "".join(" " if unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp"} and c != "\u200c" else c
-                   for c in text)
-    text = text.casefold().translate(_ARABIC_SCRIPT)
+    text = "".join(
+        " " if unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp"} and c != "\u200c" else c for c in text
+    )
+    text = text.casefold().translate(_ARABIC_SCRIPT).translate(_DIGITS)
     text = _strip_latin_marks(text)
     text = _MARKUP.sub(" ", text)
     return _SPACES.sub(" ", text).strip()

@@ -66,7 +66,13 @@ class RasaProject:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in {"NLU_JWT_SECRET", "TELEGRAM_BOT_TOKEN"}}
-        env.update(RASA_TELEMETRY_ENABLED="false", TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
+        # No training cache: models are keyed by our own content hash, and the cache hook is fragile.
+        env.update(
+            RASA_TELEMETRY_ENABLED="false",
+            TF_CPP_MIN_LOG_LEVEL="2",
+            PYTHONWARNINGS="ignore",
+            RASA_MAX_CACHE_SIZE="0",
+        )
         return env
 
     # --- data ----------------------------------------------------------------------------------
@@ -105,7 +111,10 @@ class RasaProject:
         """A hash of everything that determines the model: pipeline, data, Rasa version."""
         digest = hashlib.sha256()
         for path in (
-            self.config_file, self.data_file, self.directory / "requirements.txt", self.directory / "train.py"
+            self.config_file,
+            self.data_file,
+            self.directory / "requirements.txt",
+            self.directory / "train.py",
         ):
             digest.update(path.read_bytes() if path.exists() else b"-")
         return digest.hexdigest()[:16]
@@ -166,8 +175,16 @@ class RasaProject:
         self.models_dir.mkdir(parents=True, exist_ok=True)
         proc = subprocess.Popen(
             [
-                str(self.python), "train.py", "--config", "config.yml", "--nlu", "data/nlu.yml",
-                "--out", "models", "--fixed-model-name", target.name.removesuffix(".tar.gz"),
+                str(self.python),
+                "train.py",
+                "--config",
+                "config.yml",
+                "--nlu",
+                "data/nlu.yml",
+                "--out",
+                "models",
+                "--fixed-model-name",
+                target.name.removesuffix(".tar.gz"),
             ],
             cwd=self.directory,
             env=self.env(),

@@ -24,11 +24,15 @@ def main() -> None:
 
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ["LOG_LEVEL"] = "WARNING"
     from rasa.core.run import serve_application
     from rasa.utils.common import configure_logging_and_warnings
+    from rasa.utils.log_utils import configure_structlog
 
-    # Warnings only: Rasa logs message texts at debug level, and those must never reach a log file.
+    # Warnings only, for both of Rasa's loggers: it logs message texts at debug level
+    # ("parse_data_text=..."), and those must never reach a log file.
     configure_logging_and_warnings(logging.WARNING)
+    configure_structlog(logging.WARNING)
     serve_application(
         model_path=args.model,
         interface=args.host,

@@ -14,7 +14,7 @@ def main() -> None:
 
     original_fit = tf.keras.Model.fit
 
-    def fit(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def fit(self, *args, **kwargs):
         kwargs.setdefault("workers", 0)
         return original_fit(self, *args, **kwargs)
 

@@ -25,5 +25,5 @@ if [[ ! -x .venv/bin/python || ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]];
 fi
 # Compiled catalogues are build output (not in git); compiling takes a fraction of a second.
 if compgen -G "locales/*/LC_MESSAGES/messages.po" >/dev/null; then
-    .venv/bin/pybabel compile -q -d locales -D messages
+    .venv/bin/pybabel -q compile -d locales -D messages
 fi

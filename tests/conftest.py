@@ -58,7 +58,12 @@ def content_dir(tmp_path: Path) -> Path:
     )
     write(
         root / "cities/prague/services.yml",
-        entry("services.integration_centre", status="reviewed", en="Integration Centre Prague.",
-              cs="Integrační centrum Praha.", uk="Інтеграційний центр Прага."),
-    )  # fmt: skip
+        entry(
+            "services.integration_centre",
+            status="reviewed",
+            en="Integration Centre Prague.",
+            cs="Integrační centrum Praha.",
+            uk="Інтеграційний центр Прага.",
+        ),
+    )
     return root

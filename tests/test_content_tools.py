@@ -26,8 +26,13 @@ def small_settings(content_dir: Path, cities: tuple[str, ...] = ("prague", "brno
 
 def questions(lang: str, keys: list[str], per_key: int = 12) -> str:
     return yaml.safe_dump(
-        {key: {"title": f"{key} ({lang})", "examples": [f"{lang} {key} question {i}" for i in range(per_key)]}
-         for key in keys},  # fmt: skip
+        {
+            key: {
+                "title": f"{key} ({lang})",
+                "examples": [f"{lang} {key} question {i}" for i in range(per_key)],
+            }
+            for key in keys
+        },
         allow_unicode=True,
     )
 
@@ -36,16 +41,20 @@ def test_check_reports_each_kind_of_problem_with_a_hint(content_dir: Path) -> No
     settings = small_settings(content_dir)
     write(
         content_dir / "countries/cz/housing.yml",
-        entry("housing.rent", en="See https://example.org for flats.", cs="Viz <b>portály</b>.")
-        .replace("2026-11-01", "2019-01-01")
+        entry("housing.rent", en="See https://example.org for flats.", cs="Viz <b>portály</b>.").replace(
+            "2026-11-01", "2019-01-01"
+        )
         + entry("housing.social", en="x " * 2100).replace("2026-11-01", "2099-01-01"),
-    )  # fmt: skip
+    )
     keys = ["permit.renewal", "housing.rent"]
     write(content_dir / "questions/en.yml", questions("en", keys, per_key=3))
     dup = yaml.safe_load((content_dir / "questions/en.yml").read_text())
     dup["housing.rent"]["examples"].append(dup["permit.renewal"]["examples"][0])
     write(content_dir / "questions/en.yml", yaml.safe_dump(dup))
-    write(content_dir / "heldout/en.yml", yaml.safe_dump({"permit.renewal": [dup["permit.renewal"]["examples"][1]]}))
+    write(
+        content_dir / "heldout/en.yml",
+        yaml.safe_dump({"permit.renewal": [dup["permit.renewal"]["examples"][1]]}),
+    )
     kb = load_knowledge_base(content_dir, settings.cities, LANGS)
     problems = check(settings, kb, today=dt.date(2026, 11, 23))
     text = "\n".join(str(p) for p in problems)
@@ -92,12 +101,17 @@ def test_adding_a_city_is_a_content_and_config_change_only(tmp_path: Path) -> No
     """A fixture city in an existing country: one folder, one line in config.yml, no code."""
     root = tmp_path / "deployment"
     shutil.copytree(ROOT / "content", root / "content")
-    write(root / "content/cities/brno/city.yml", "country: cz\nlocal_language: cs\nname: {en: Brno, cs: Brno}\n")
+    write(
+        root / "content/cities/brno/city.yml", "country: cz\nlocal_language: cs\nname: {en: Brno, cs: Brno}\n"
+    )
     write(
         root / "content/cities/brno/services.yml",
-        entry("services.integration_centre", en="The South Moravian integration centre helps.",
-              cs="Pomůže Jihomoravské integrační centrum."),
-    )  # fmt: skip
+        entry(
+            "services.integration_centre",
+            en="The South Moravian integration centre helps.",
+            cs="Pomůže Jihomoravské integrační centrum.",
+        ),
+    )
     config = yaml.safe_load((ROOT / "config.yml").read_text())
     config["cities"].append("brno")
     (root / "config.yml").write_text(yaml.safe_dump(config))
@@ -117,8 +131,12 @@ def test_adding_a_city_is_a_content_and_config_change_only(tmp_path: Path) -> No
 def test_content_check_cli_passes_on_the_shipped_content() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bot", "content", "check", "--errors-only"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "0 error(s)" in result.stderr
 

@@ -40,7 +40,9 @@ def detector() -> LanguageDetector:
 
 @pytest.fixture
 def make_engine(content_dir: Path, detector: LanguageDetector):  # type: ignore[no-untyped-def]
-    write(content_dir / "countries/cz/safety.yml", entry("safety.emergency", en="Call 112.", cs="Volejte 112."))
+    write(
+        content_dir / "countries/cz/safety.yml", entry("safety.emergency", en="Call 112.", cs="Volejte 112.")
+    )
     settings = Settings(languages=LANGS, cities=("prague", "brno", "kosice"), content_dir=content_dir)
     kb = load_knowledge_base(content_dir, settings.cities, LANGS)
 
@@ -71,8 +73,14 @@ async def test_missing_translation_falls_back_and_says_so(make_engine) -> None: 
 
 
 async def test_low_confidence_offers_pickable_alternatives(make_engine) -> None:  # type: ignore[no-untyped-def]
-    ranking = [("permit.renewal", 0.40), ("out_of_scope", 0.25), ("permit.permanent", 0.2), ("greet", 0.1),
-               ("human_handoff", 0.03), ("housing.rent", 0.02)]  # fmt: skip
+    ranking = [
+        ("permit.renewal", 0.40),
+        ("out_of_scope", 0.25),
+        ("permit.permanent", 0.2),
+        ("greet", 0.1),
+        ("human_handoff", 0.03),
+        ("housing.rent", 0.02),
+    ]
     reply = await make_engine(rasa(ranking)).ask("permit thing", "prague", "en")
     assert reply.outcome is Outcome.CLARIFY and reply.to_json()["answer"] is None
     assert [a.key for a in reply.alternatives] == ["permit.renewal", "permit.permanent"]
@@ -85,9 +93,13 @@ async def test_low_confidence_with_nothing_to_offer_is_out_of_scope(make_engine)
 
 @pytest.mark.parametrize(
     ("key", "outcome", "handoff"),
-    [("out_of_scope", Outcome.OUT_OF_SCOPE, False), ("human_handoff", Outcome.HANDOFF, True),
-     ("greet", Outcome.CONVERSATION, False), ("bot_capabilities", Outcome.CONVERSATION, False)],
-)  # fmt: skip
+    [
+        ("out_of_scope", Outcome.OUT_OF_SCOPE, False),
+        ("human_handoff", Outcome.HANDOFF, True),
+        ("greet", Outcome.CONVERSATION, False),
+        ("bot_capabilities", Outcome.CONVERSATION, False),
+    ],
+)
 async def test_conversation_keys_are_flagged(make_engine, key: str, outcome: Outcome, handoff: bool) -> None:  # type: ignore[no-untyped-def]
     engine = make_engine(rasa([(key, 0.95)]))
     reply = await engine.ask("some question here", "prague", "en")

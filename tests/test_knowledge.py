@@ -92,7 +92,9 @@ def test_broken_yaml_and_duplicates_are_reported_not_raised(content_dir: Path) -
 def test_sources_must_be_web_addresses(content_dir: Path) -> None:
     write(
         content_dir / "countries/cz/health.yml",
-        entry("health.doctor", en="Find a GP.").replace("https://www.example.gov/health.doctor", "ask a friend"),
+        entry("health.doctor", en="Find a GP.").replace(
+            "https://www.example.gov/health.doctor", "ask a friend"
+        ),
     )
     kb = load_knowledge_base(content_dir, ["prague"], ["en"])
     assert any(p.field == "sources" and "web address" in p.message for p in kb.errors)

@@ -29,11 +29,15 @@ def detector() -> LanguageDetector:
         ("چطور اجازه اقامتم را تمدید کنم", "fa"),
     ],
 )
-def test_full_sentences_are_recognised_without_a_prior(detector: LanguageDetector, text: str, expected: str) -> None:
+def test_full_sentences_are_recognised_without_a_prior(
+    detector: LanguageDetector, text: str, expected: str
+) -> None:
     assert detector.detect(text).language == expected
 
 
-@pytest.mark.parametrize(("text", "prior"), [("ok", "uk"), ("dobry den", "ru"), ("ciao", "en"), ("112", "ar")])
+@pytest.mark.parametrize(
+    ("text", "prior"), [("ok", "uk"), ("dobry den", "ru"), ("ciao", "en"), ("112", "ar")]
+)
 def test_short_messages_never_flip_the_language(detector: LanguageDetector, text: str, prior: str) -> None:
     result = detector.detect(text, prior)
     assert result.language == prior and not result.switched

@@ -38,8 +38,9 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
     await opened.open()
     assert opened.server is not None and opened.server.pid is not None
     state = var_dir(settings) / "nlu-server.json"
-    state.write_text(json.dumps({"url": opened.server.url, "pid": opened.server.pid,
-                                 "model": opened.server.model.name}))  # fmt: skip
+    state.write_text(
+        json.dumps({"url": opened.server.url, "pid": opened.server.pid, "model": opened.server.model.name})
+    )
     try:
         yield opened
     finally:
@@ -50,9 +51,15 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
 def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in {"NLU_URL", "TELEGRAM_BOT_TOKEN"}}
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
-        cwd=ROOT, env=env, timeout=300, check=False,
-    )  # fmt: skip
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+        check=False,
+    )
 
 
 async def test_server_is_on_loopback_and_refuses_requests_without_a_valid_jwt(services: Services) -> None:
@@ -63,7 +70,9 @@ async def test_server_is_on_loopback_and_refuses_requests_without_a_valid_jwt(se
         assert (await http.post("/model/parse", json={"text": "hi"})).status_code == 401
         assert (await http.get("/status")).status_code == 401
         assert (await http.post("/model/parse?token=guess", json={"text": "hi"})).status_code == 401
-        bad = await http.post("/model/parse", json={"text": "hi"}, headers={"Authorization": f"Bearer {forged}"})
+        bad = await http.post(
+            "/model/parse", json={"text": "hi"}, headers={"Authorization": f"Bearer {forged}"}
+        )
         assert bad.status_code == 401
         # Model loading over HTTP (the CVE-2024-49375 path) is closed to anyone without the secret.
         assert (await http.put("/model", json={"model_file": "/tmp/x.tar.gz"})).status_code == 401
@@ -101,8 +110,11 @@ async def test_questions_in_several_languages_get_the_city_answer(
 async def test_held_out_accuracy_in_every_language(services: Services) -> None:
     report = await evaluate(services)
     assert set(report.per_language) == set(services.settings.languages)
-    low = {lang: round(report.accuracy(lang), 3) for lang in report.per_language
-           if report.accuracy(lang) < MIN_ACCURACY}  # fmt: skip
+    low = {
+        lang: round(report.accuracy(lang), 3)
+        for lang in report.per_language
+        if report.accuracy(lang) < MIN_ACCURACY
+    }
     assert low == {}, report.markdown()
 
 
@@ -158,7 +170,15 @@ def test_ask_jsonl_answers_every_city_in_order_and_survives_bad_lines(services: 
     answers = [out[i] for i in (0, 1, 6, 7, 8)]
     for city, record in zip(services.settings.cities, answers, strict=True):
         assert record["key"] == "permit.renewal" and record["city"] == city
-        assert set(record) >= {"key", "confidence", "language", "alternatives", "answer", "sources", "handoff"}
+        assert set(record) >= {
+            "key",
+            "confidence",
+            "language",
+            "alternatives",
+            "answer",
+            "sources",
+            "handoff",
+        }
         assert record["answer"] and record["sources"] and record["handoff"] is False
         assert 0 < record["confidence"] <= 1 and record["language"] == "en"
     assert "JSON" in out[2]["error"] and "atlantis" in out[3]["error"]
@@ -175,3 +195,10 @@ def test_run_without_a_token_opens_the_terminal_chat(services: Services) -> None
     expected = services.kb.answer("prague", "permit.renewal", "en")
     assert expected is not None and expected.text in result.stdout
     assert "Please type your question in a few words." in result.stdout  # the empty line
+
+
+async def test_the_nlu_server_log_has_no_message_texts(services: Services) -> None:
+    secret_question = "zzprivacyprobe how do I renew my residence permit"
+    await services.engine.ask(secret_question, "prague", "en")
+    log = (var_dir(services.settings) / "nlu-server.log").read_text(errors="replace")
+    assert "zzprivacyprobe" not in log
