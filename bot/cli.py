@@ -149,14 +149,14 @@ async def chat(settings: Settings) -> int:
             print(render_plain(engine, reply))
 
 
-async def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> Any:
     settings = _settings()
     if settings.telegram_token is None:
         print("No TELEGRAM_BOT_TOKEN set: starting the terminal chat.", file=sys.stderr)
-        return await chat(settings)
+        return chat(settings)
     from .telegram import run_bot  # imported late: the terminal chat does not need it
 
-    return await asyncio.to_thread(run_bot, settings)
+    return run_bot(settings)  # blocking; python-telegram-bot runs its own event loop
 
 
 # --- nlu -------------------------------------------------------------------------------------------

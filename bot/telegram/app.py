@@ -1,0 +1,103 @@
+"""Wiring: one place builds the Telegram application, its handlers and its services."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram import BotCommand, Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from ..runtime import Services
+from ..settings import Settings
+from ..storage import Storage
+from . import handlers
+from .context import BotContext, BotData
+
+__all__ = ["build_application", "run_bot"]
+
+logger = logging.getLogger(__name__)
+
+BotApplication = Application[Any, BotContext, Any, Any, BotData, Any]
+
+
+def build_application(
+    settings: Settings, services: Services | None = None, storage: Storage | None = None
+) -> BotApplication:
+    """The bot with all handlers. Services and storage are opened in ``post_init`` unless given."""
+    if settings.telegram_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    owned_services = services is None
+    owned_storage = storage is None
+
+    async def post_init(application: BotApplication) -> None:
+        data = application.bot_data
+        data.services = services or await Services(settings).__aenter__()
+        data.storage = storage or Storage(settings.database_url)
+        if owned_storage:
+            await data.storage.open()
+        await set_commands(application)
+
+    async def post_shutdown(application: BotApplication) -> None:
+        data = application.bot_data
+        if owned_storage and data.storage is not None:
+            await data.storage.aclose()
+        if owned_services and data.services is not None:
+            await data.services.aclose()
+
+    builder = (
+        Application.builder()
+        .token(settings.telegram_token.get_secret_value())
+        .context_types(ContextTypes(context=BotContext, bot_data=BotData))
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+    )
+    if settings.telegram_api_base_url:
+        base = settings.telegram_api_base_url.rstrip("/")
+        builder = builder.base_url(base).base_file_url(base.removesuffix("/bot") + "/file/bot")
+    application: BotApplication = builder.build()
+
+    private = filters.ChatType.PRIVATE
+    application.add_handler(TypeHandler(Update, handlers.require_consent), group=-1)
+    application.add_handler(CommandHandler("start", handlers.start, filters=private))
+    application.add_handler(CommandHandler("language", handlers.change_language, filters=private))
+    application.add_handler(CommandHandler("city", handlers.change_city, filters=private))
+    application.add_handler(CommandHandler("help", handlers.help_command, filters=private))
+    application.add_handler(CommandHandler("menu", handlers.menu, filters=private))
+    application.add_handler(CommandHandler("human", handlers.ask_human, filters=private))
+    application.add_handler(CommandHandler("forget", handlers.forget, filters=private))
+    application.add_handler(CallbackQueryHandler(handlers.callback))
+    application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, handlers.question))
+    application.add_handler(
+        MessageHandler(private & ~filters.TEXT & ~filters.StatusUpdate.ALL, handlers.media)
+    )
+    application.add_handler(MessageHandler(private & filters.COMMAND, handlers.help_command))
+    application.add_error_handler(handlers.error_handler)
+    return application
+
+
+async def set_commands(application: BotApplication) -> None:
+    """Register the command menu, localised for every supported language."""
+    data = application.bot_data
+    assert data.services is not None
+    settings = data.services.settings
+    fake_context = BotContext(application)
+    for lang in (None, *settings.languages):
+        code = lang or settings.default_language
+        commands = [BotCommand(n, d) for n, d in handlers.command_descriptions(code, fake_context)]
+        await application.bot.set_my_commands(commands, language_code=lang)
+
+
+def run_bot(settings: Settings) -> int:
+    """Run the bot with long polling (blocking) until interrupted."""
+    application = build_application(settings)
+    application.run_polling(allowed_updates=Update.ALL_TYPES)
+    return 0

@@ -1,0 +1,458 @@
+"""Handlers for private chats with migrants: onboarding, questions, menus, feedback, media."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatAction
+from telegram.ext import ApplicationHandlerStop
+
+from nlu import normalise
+
+from ..engine import InvalidQuestion, Outcome, Reply
+from ..language import native_name, negotiate
+from .context import BotContext
+from .ui import TOPIC_EMOJI, answer_card, answer_keyboard, city_keyboard, language_keyboard, rows
+
+__all__ = [
+    "ask_human",
+    "callback",
+    "change_city",
+    "change_language",
+    "error_handler",
+    "forget",
+    "help_command",
+    "media",
+    "menu",
+    "question",
+    "require_consent",
+    "start",
+    "topic_names",
+]
+
+logger = logging.getLogger(__name__)
+
+# Outcomes an editor should see in `content unanswered`.
+_UNANSWERED = {Outcome.CLARIFY, Outcome.OUT_OF_SCOPE, Outcome.NO_CONTENT}
+
+
+def topic_names(context: BotContext, language: str) -> dict[str, str]:
+    _ = context.translations(language).gettext
+    return {
+        "permits": _("Residence and work permits"),
+        "housing": _("Housing"),
+        "schools": _("Schools and education"),
+        "health": _("Health"),
+        "work": _("Work"),
+        "services": _("Help and services"),
+        "safety": _("Safety and emergencies"),
+    }
+
+
+async def language_of(update: Update, context: BotContext) -> str:
+    """The person's language: stored, chosen in this chat, from Telegram, or the default."""
+    settings = context.services.settings
+    if context.state.language:
+        return context.state.language
+    chat = update.effective_chat
+    person = await context.storage.get_person(chat.id) if chat else None
+    if person and person.language:
+        context.state.language = person.language
+        return person.language
+    user = update.effective_user
+    return negotiate(user.language_code if user else None, settings.languages) or settings.default_language
+
+
+async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> Message | None:
+    target = update.effective_message
+    if target is None:
+        return None
+    return await target.reply_text(text, reply_markup=markup)
+
+
+# --- onboarding ------------------------------------------------------------------------------------
+
+
+async def start(update: Update, context: BotContext) -> None:
+    """Greet, confirm the language, show the privacy notice, then ask for the city (deep link: city)."""
+    settings = context.services.settings
+    if context.args and context.args[0].lower() in settings.cities:
+        context.state.pending_city = context.args[0].lower()
+    lang = await language_of(update, context)
+    context.state.language = lang
+    _ = context.translations(lang).gettext
+    keyboard = InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton("✅ " + native_name(lang), callback_data=f"lang:{lang}")],
+            [InlineKeyboardButton("🌐 " + _("Other languages"), callback_data="languages")],
+        ]
+    )
+    await _reply(
+        update,
+        _("Hello! I answer practical questions about life in your city, with official sources.")
+        + "\n\n"
+        + _("Shall we continue in {language}?").format(language=native_name(lang)),
+        keyboard,
+    )
+
+
+async def _privacy_notice(update: Update, context: BotContext, lang: str) -> None:
+    _ = context.translations(lang).gettext
+    text = _(
+        "Before we start: to help you, I store your chat number, your language and city, the date you "
+        "agreed, and your last messages with me (so a caseworker can read them if you ask for a person). "
+        "Feedback and questions I could not answer are kept without your name or number, so the "
+        "information can be improved. Nothing else is stored. Your conversation is deleted after "
+        "90 days without use, and you can delete everything at any time with /forget."
+    )
+    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("✅ " + _("I agree"), callback_data="consent")]])
+    await _reply(update, text, keyboard)
+
+
+async def _after_consent(update: Update, context: BotContext, lang: str) -> None:
+    services = context.services
+    chat = update.effective_chat
+    assert chat is not None
+    city = context.state.pending_city
+    if city:
+        await context.storage.save_person(chat.id, city=city)
+        await _welcome(update, context, lang, city)
+        return
+    _ = context.translations(lang).gettext
+    await _reply(
+        update,
+        _("Which city do you live in?"),
+        city_keyboard(services.engine, services.settings.cities, lang),
+    )
+
+
+async def _welcome(update: Update, context: BotContext, lang: str, city: str) -> None:
+    engine = context.services.engine
+    _ = context.translations(lang).gettext
+    text = engine.conversation_text("greet", city, lang)
+    keyboard = InlineKeyboardMarkup(
+        [[InlineKeyboardButton("📋 " + _("Browse topics"), callback_data="menu")]]
+    )
+    await _reply(update, text, keyboard)
+
+
+async def require_consent(update: Update, context: BotContext) -> None:
+    """Group -1 for private messages: nothing is answered or stored before consent and a city."""
+    if update.effective_chat is None or update.effective_chat.type != "private":
+        return
+    message = update.effective_message
+    if message and message.text and message.text.startswith(("/start", "/forget", "/language", "/help")):
+        return
+    query = update.callback_query
+    if (
+        query
+        and query.data
+        and query.data.split(":")[0] in {"lang", "languages", "consent", "city", "forget"}
+    ):
+        return
+    person = await context.storage.get_person(update.effective_chat.id)
+    if person and person.consent_at and person.city:
+        if not context.state.language and person.language:
+            context.state.language = person.language
+        return
+    lang = await language_of(update, context)
+    if query:
+        await query.answer()
+    if person and person.consent_at:
+        _ = context.translations(lang).gettext
+        services = context.services
+        await _reply(
+            update,
+            _("Which city do you live in?"),
+            city_keyboard(services.engine, services.settings.cities, lang),
+        )
+    else:
+        await _privacy_notice(update, context, lang)
+    raise ApplicationHandlerStop
+
+
+# --- commands --------------------------------------------------------------------------------------
+
+
+async def change_language(update: Update, context: BotContext) -> None:
+    """Show the language picker."""
+    lang = await language_of(update, context)
+    _ = context.translations(lang).gettext
+    await _reply(update, _("Choose your language:"), language_keyboard(context.services.settings.languages))
+
+
+async def change_city(update: Update, context: BotContext) -> None:
+    """Show the city picker."""
+    lang = await language_of(update, context)
+    services = context.services
+    _ = context.translations(lang).gettext
+    await _reply(
+        update,
+        _("Which city do you live in?"),
+        city_keyboard(services.engine, services.settings.cities, lang),
+    )
+
+
+async def help_command(update: Update, context: BotContext) -> None:
+    """Explain what the bot does and list the commands."""
+    lang = await language_of(update, context)
+    person = await context.storage.get_person(update.effective_chat.id) if update.effective_chat else None
+    city = person.city if person and person.city else context.services.settings.cities[0]
+    _ = context.translations(lang).gettext
+    text = (
+        context.services.engine.conversation_text("bot_capabilities", city, lang)
+        + "\n\n"
+        + "\n".join(f"/{name} — {description}" for name, description in command_descriptions(lang, context))
+    )
+    await _reply(update, text)
+
+
+def command_descriptions(lang: str, context: BotContext) -> list[tuple[str, str]]:
+    _ = context.translations(lang).gettext
+    return [
+        ("menu", _("browse topics")),
+        ("human", _("talk to a person")),
+        ("language", _("change the language")),
+        ("city", _("change the city")),
+        ("forget", _("delete my data")),
+        ("help", _("what this bot can do")),
+    ]
+
+
+async def menu(update: Update, context: BotContext) -> None:
+    """Topics as buttons, for people who prefer not to type."""
+    lang = await language_of(update, context)
+    _ = context.translations(lang).gettext
+    names = topic_names(context, lang)
+    buttons = [
+        InlineKeyboardButton(f"{TOPIC_EMOJI[t]} {names[t]}", callback_data=f"topic:{t}")
+        for t in context.services.kb.taxonomy.topics
+    ]
+    await _reply(update, _("Choose a topic:"), InlineKeyboardMarkup(rows(buttons, 1)))
+
+
+async def ask_human(update: Update, context: BotContext) -> None:
+    """Tell the person how to reach a caseworker of their city."""
+    chat = update.effective_chat
+    assert chat is not None
+    lang = await language_of(update, context)
+    person = await context.storage.get_person(chat.id)
+    city = person.city if person and person.city else context.services.settings.cities[0]
+    engine = context.services.engine
+    _ = context.translations(lang).gettext
+    contact = engine.answer_key("services.integration_centre", city, lang)
+    intro = _("These people can help you in person:")
+    reply = Reply(
+        contact.outcome,
+        city,
+        lang,
+        intro + "\n\n" + contact.text,
+        key=contact.key,
+        answer=contact.answer,
+        notice=contact.notice,
+    )
+    for text in answer_card(engine, reply):
+        await _send_html(update, text)
+
+
+async def forget(update: Update, context: BotContext) -> None:
+    """Ask for confirmation, then delete everything stored about this chat."""
+    lang = await language_of(update, context)
+    _ = context.translations(lang).gettext
+    keyboard = InlineKeyboardMarkup(
+        [[InlineKeyboardButton("🗑 " + _("Yes, delete my data"), callback_data="forget")]]
+    )
+    await _reply(update, _("Delete everything I have stored about you? This cannot be undone."), keyboard)
+
+
+# --- questions -------------------------------------------------------------------------------------
+
+
+async def _send_html(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+    message = update.effective_message
+    if message is not None:
+        await message.reply_html(text, reply_markup=markup, disable_web_page_preview=True)
+
+
+async def show_reply(update: Update, context: BotContext, reply: Reply) -> None:
+    """Send a reply: answer card, 'did you mean…', or the engine's text, with the right buttons."""
+    engine = context.services.engine
+    services = context.services
+    lang = reply.language
+    _ = context.translations(lang).gettext
+    if reply.outcome is Outcome.CONVERSATION and reply.key == "change_language":
+        await _reply(update, _("Choose your language:"), language_keyboard(services.settings.languages))
+        return
+    if reply.outcome is Outcome.CONVERSATION and reply.key == "change_city":
+        await _reply(
+            update, _("Which city do you live in?"), city_keyboard(engine, services.settings.cities, lang)
+        )
+        return
+    if reply.outcome is Outcome.HANDOFF:
+        await ask_human(update, context)
+        return
+    markup = answer_keyboard(engine, reply)
+    if reply.outcome is Outcome.OUT_OF_SCOPE:
+        markup = InlineKeyboardMarkup(
+            [
+                [InlineKeyboardButton("📋 " + _("Browse topics"), callback_data="menu")],
+                [InlineKeyboardButton("🙋 " + _("Talk to a person"), callback_data="human")],
+            ]
+        )
+    if reply.outcome is Outcome.ANSWER:
+        pages = answer_card(engine, reply)
+        for i, page in enumerate(pages):
+            await _send_html(update, page, markup if i == len(pages) - 1 else None)
+    else:
+        await _reply(update, reply.text, markup)
+
+
+async def question(update: Update, context: BotContext) -> None:
+    """Answer a free-text question."""
+    message = update.effective_message
+    chat = update.effective_chat
+    if message is None or chat is None or message.text is None:
+        return
+    storage = context.storage
+    person = await storage.get_person(chat.id)
+    assert person is not None and person.city is not None  # require_consent ran first
+    lang = await language_of(update, context)
+    await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
+    try:
+        reply = await context.services.engine.ask(message.text, person.city, lang)
+    except InvalidQuestion as exc:
+        await _reply(update, exc.message)
+        return
+    if reply.language != lang:
+        context.state.language = reply.language
+        await storage.save_person(chat.id, language=reply.language)
+    await storage.add_turn(chat.id, "user", message.text, reply.key)
+    await storage.add_turn(chat.id, "bot", reply.text[:500], reply.key)
+    if reply.outcome in _UNANSWERED:
+        await storage.add_unanswered(
+            person.city, reply.language, normalise(message.text)[:500], reply.key, reply.confidence
+        )
+    await show_reply(update, context, reply)
+
+
+async def media(update: Update, context: BotContext) -> None:
+    """Voice notes, photos, stickers, documents, locations: say what works instead."""
+    lang = await language_of(update, context)
+    _ = context.translations(lang).gettext
+    keyboard = InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton("🙋 " + _("Talk to a person"), callback_data="human")],
+            [InlineKeyboardButton("📋 " + _("Browse topics"), callback_data="menu")],
+        ]
+    )
+    await _reply(
+        update,
+        _("I can only read text messages. Please type your question, choose a topic, or talk to a person."),
+        keyboard,
+    )
+
+
+# --- buttons ---------------------------------------------------------------------------------------
+
+
+async def callback(update: Update, context: BotContext) -> None:
+    """All inline buttons: language, consent, city, topics, keys, feedback, handoff, forget."""
+    query = update.callback_query
+    chat = update.effective_chat
+    if query is None or query.data is None or chat is None:
+        return
+    services, storage = context.services, context.storage
+    kind, _sep, value = query.data.partition(":")
+    lang = await language_of(update, context)
+    await query.answer()
+
+    if kind == "languages":
+        await change_language(update, context)
+    elif kind == "lang" and value in services.settings.languages:
+        context.state.language = value
+        person = await storage.get_person(chat.id)
+        if person and person.consent_at:
+            await storage.save_person(chat.id, language=value)
+            _ = context.translations(value).gettext
+            await _reply(update, _("Language changed to {language}.").format(language=native_name(value)))
+            if not person.city:
+                await change_city(update, context)
+        else:
+            await _privacy_notice(update, context, value)
+    elif kind == "consent":
+        now = dt.datetime.now(dt.UTC)
+        await storage.save_person(chat.id, language=lang, consent_at=now)
+        await _after_consent(update, context, lang)
+    elif kind == "city" and value in services.settings.cities:
+        person = await storage.get_person(chat.id)
+        if not (person and person.consent_at):
+            context.state.pending_city = value
+            await _privacy_notice(update, context, lang)
+            return
+        await storage.save_person(chat.id, city=value)
+        await _welcome(update, context, lang, value)
+    elif kind == "menu":
+        await menu(update, context)
+    elif kind == "topic" and value in services.kb.taxonomy.topics:
+        _ = context.translations(lang).gettext
+        keys = services.kb.taxonomy.topics[value]
+        buttons = [InlineKeyboardButton(services.kb.title(k, lang), callback_data=f"key:{k}") for k in keys]
+        back = InlineKeyboardButton("⬅️ " + _("All topics"), callback_data="menu")
+        await _reply(
+            update, topic_names(context, lang)[value], InlineKeyboardMarkup([*rows(buttons, 1), [back]])
+        )
+    elif kind == "key" and value in services.kb.taxonomy.content_keys:
+        person = await storage.get_person(chat.id)
+        assert person is not None and person.city is not None
+        reply = services.engine.answer_key(value, person.city, lang)
+        await storage.add_turn(chat.id, "bot", reply.text[:500], value)
+        await show_reply(update, context, reply)
+    elif kind == "fb":
+        helpful, _sep, key = value.partition(":")
+        person = await storage.get_person(chat.id)
+        if person and person.city and key in services.kb.taxonomy.content_keys:
+            await storage.add_feedback(person.city, lang, key, helpful == "1")
+        _ = context.translations(lang).gettext
+        if helpful == "1":
+            context.state.unhelpful_in_a_row = 0
+            await _reply(update, _("Thank you for your feedback!"))
+        else:
+            context.state.unhelpful_in_a_row += 1
+            keyboard = InlineKeyboardMarkup(
+                [[InlineKeyboardButton("🙋 " + _("Talk to a person"), callback_data="human")]]
+            )
+            await _reply(
+                update,
+                _("Sorry this did not help. You can ask in other words, or talk to a person."),
+                keyboard,
+            )
+        if query.message is not None and isinstance(query.message, Message):
+            await query.message.edit_reply_markup(None)
+    elif kind == "human":
+        await ask_human(update, context)
+    elif kind == "forget":
+        context.state.pending_city = None
+        deleted = await storage.forget(chat.id)
+        if context.user_data is not None:
+            context.user_data.clear()
+        _ = context.translations(lang).gettext
+        text = _("All your data has been deleted.") if deleted else _("I had no data stored about you.")
+        await _reply(update, text + " " + _("Send /start to begin again."))
+
+
+async def error_handler(update: object, context: BotContext) -> None:
+    """Log the error type (never message texts or tokens) and apologise in the person's language."""
+    logger.error("handler failed: %s", type(context.error).__name__, exc_info=context.error)
+    if isinstance(update, Update) and update.effective_message is not None:
+        try:
+            lang = await language_of(update, context)
+            _ = context.translations(lang).gettext
+            await update.effective_message.reply_text(
+                _(
+                    "Sorry, something went wrong on my side. Please try again, or talk to a person with /human."
+                )
+            )
+        except Exception:  # the apology itself failed: nothing more to do
+            logger.exception("could not send the apology")

@@ -1,0 +1,130 @@
+"""What the bot shows: answer cards as HTML, keyboards, and splitting long texts."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable, Sequence
+
+from babel.dates import format_date
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from ..engine import Engine, Outcome, Reply
+from ..language import native_name, text_direction
+
+__all__ = [
+    "MAX_MESSAGE",
+    "TOPIC_EMOJI",
+    "answer_card",
+    "city_keyboard",
+    "language_keyboard",
+    "rtl",
+    "split_text",
+]
+
+MAX_MESSAGE = 4096
+RLM = "\u200f"  # right-to-left mark: keeps Arabic/Persian lines right-aligned when they start with a URL or digit
+TOPIC_EMOJI = {
+    "permits": "🪪",
+    "housing": "🏠",
+    "schools": "🎓",
+    "health": "🩺",
+    "work": "💼",
+    "services": "🤝",
+    "safety": "🚨",
+}
+
+
+def rtl(language: str, text: str) -> str:
+    """Prefix every line with a right-to-left mark for Arabic-script languages."""
+    if text_direction(language) != "rtl":
+        return text
+    return "\n".join(RLM + line if line else line for line in text.split("\n"))
+
+
+def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
+    """Split text into chunks of at most ``limit`` characters, at paragraph, line or word breaks."""
+    chunks: list[str] = []
+    rest = text.strip()
+    while len(rest) > limit:
+        cut = -1
+        for separator in ("\n\n", "\n", " "):
+            cut = rest.rfind(separator, 0, limit)
+            if cut > limit // 3:
+                break
+        if cut <= 0:
+            cut = limit
+        chunks.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest:
+        chunks.append(rest)
+    return chunks
+
+
+def answer_card(engine: Engine, reply: Reply) -> list[str]:
+    """The answer as one or more HTML messages: text, sources, last-checked date, draft note."""
+    _ = engine.catalogues[reply.language].gettext
+    lang = reply.language
+    parts: list[str] = []
+    if reply.notice:
+        parts.append(f"<i>{html.escape(reply.notice)}</i>")
+    parts.append(html.escape(reply.text))
+    answer = reply.answer
+    if answer is not None:
+        links = "\n".join(
+            f'• <a href="{html.escape(url, quote=True)}">{html.escape(_short_url(url))}</a>'
+            for url in answer.sources
+        )
+        parts.append(f"<b>{html.escape(_('Sources:'))}</b>\n{links}")
+        checked = format_date(answer.last_reviewed, format="long", locale=lang)
+        footer = html.escape(_("Last checked: {date}").format(date=checked))
+        if answer.status != "reviewed":
+            footer += "\n" + html.escape(_("Draft: this answer has not yet been reviewed by a person."))
+        parts.append(f"<i>{footer}</i>")
+    body = rtl(lang, "\n\n".join(parts))
+    if len(body) <= MAX_MESSAGE:
+        return [body]
+    # Split the plain answer text, then escape each piece: tags never straddle two messages.
+    pieces = [html.escape(p) for p in split_text(reply.text, MAX_MESSAGE - 400)]
+    return [rtl(lang, p) for p in pieces[:-1]] + [rtl(lang, "\n\n".join([pieces[-1], *parts[-2:]]))]
+
+
+def _short_url(url: str) -> str:
+    return url.split("://", 1)[-1].rstrip("/")
+
+
+def rows(buttons: Sequence[InlineKeyboardButton], per_row: int) -> list[list[InlineKeyboardButton]]:
+    return [list(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row)]
+
+
+def language_keyboard(languages: Iterable[str]) -> InlineKeyboardMarkup:
+    buttons = [InlineKeyboardButton(native_name(code), callback_data=f"lang:{code}") for code in languages]
+    return InlineKeyboardMarkup(rows(buttons, 2))
+
+
+def city_keyboard(engine: Engine, cities: Iterable[str], language: str) -> InlineKeyboardMarkup:
+    buttons = [InlineKeyboardButton(engine.city_name(c, language), callback_data=f"city:{c}") for c in cities]
+    return InlineKeyboardMarkup(rows(buttons, 2))
+
+
+def answer_keyboard(engine: Engine, reply: Reply) -> InlineKeyboardMarkup | None:
+    """👍 / 👎 / talk to a person under answers; the alternatives under 'did you mean…'."""
+    _ = engine.catalogues[reply.language].gettext
+    person = InlineKeyboardButton("🙋 " + _("Talk to a person"), callback_data="human")
+    if reply.outcome is Outcome.CLARIFY:
+        buttons = [
+            [InlineKeyboardButton(engine.kb.title(a.key, reply.language), callback_data=f"key:{a.key}")]
+            for a in reply.alternatives
+            if a.key in engine.kb.taxonomy.content_keys
+        ]
+        return InlineKeyboardMarkup([*buttons, [person]])
+    if reply.outcome is Outcome.ANSWER and reply.key:
+        return InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton("👍", callback_data=f"fb:1:{reply.key}"),
+                    InlineKeyboardButton("👎", callback_data=f"fb:0:{reply.key}"),
+                ],
+                [person],
+            ]
+        )
+    return None
