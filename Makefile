@@ -3,13 +3,16 @@
 # are quick when that is already done.
 PY := .venv/bin/python
 
-.PHONY: setup rasa model run chat test lint eval bench locales coverage check clean
+.PHONY: postgres setup rasa model run chat test lint eval bench locales coverage check clean
 
 setup:
 	@bash scripts/setup-venv.sh
 
 rasa:
 	@bash scripts/setup-rasa.sh
+
+postgres:
+	@bash scripts/setup-postgres.sh
 
 model: setup rasa
 	@$(PY) -m bot nlu train >/dev/null
@@ -26,7 +29,7 @@ lint: setup
 	$(PY) -m mypy
 	$(PY) -m bot locales check
 
-test: setup rasa lint
+test: setup rasa postgres lint
 	$(PY) -m pytest
 
 eval: model

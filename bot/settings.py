@@ -46,6 +46,14 @@ class ContentSettings(_Model):
     min_examples_per_key: int = Field(12, ge=1)
 
 
+class PrivacySettings(_Model):
+    # A conversation (person, language, city, recent messages) is deleted after this many days unused;
+    # the privacy notice shown to people states the same number.
+    retention_days: int = Field(90, ge=1)
+    # Anonymous unanswered questions are kept this long for editors.
+    unanswered_retention_days: int = Field(180, ge=1)
+
+
 class Settings(_Model):
     languages: tuple[str, ...]
     default_language: str = "en"
@@ -54,6 +62,7 @@ class Settings(_Model):
     nlu: NLUSettings = NLUSettings()
     language: LanguageSettings = LanguageSettings()
     content: ContentSettings = ContentSettings()
+    privacy: PrivacySettings = PrivacySettings()
     telegram_token: SecretStr | None = None
     telegram_api_base_url: str | None = None
     database_url: str = "sqlite+aiosqlite:///var/integra.db"

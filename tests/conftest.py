@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import json
 import shutil
 import textwrap
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from bot.runtime import Services, rasa_project, var_dir
 from bot.settings import ROOT, Settings, load_settings
 
 CONTENT = ROOT / "content"
@@ -67,3 +70,21 @@ def content_dir(tmp_path: Path) -> Path:
         ),
     )
     return root
+
+
+@pytest.fixture(scope="session")
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    if not rasa_project(settings).runtime_available():
+        pytest.fail("the Rasa runtime is missing: `make test` installs it (scripts/setup-rasa.sh)")
+    opened = Services(settings, reuse_running=False)
+    await opened.open()
+    assert opened.server is not None and opened.server.pid is not None
+    state = var_dir(settings) / "nlu-server.json"
+    state.write_text(
+        json.dumps({"url": opened.server.url, "pid": opened.server.pid, "model": opened.server.model.name})
+    )
+    try:
+        yield opened
+    finally:
+        state.unlink(missing_ok=True)
+        await opened.aclose()

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -21,31 +20,13 @@ import pytest
 from bot.engine import Outcome
 from bot.evaluation import evaluate
 from bot.runtime import Services, rasa_project, var_dir
-from bot.settings import ROOT, Settings
+from bot.settings import ROOT
 from nlu import NLUClient, NLUUnavailable, free_port
 
 pytestmark = pytest.mark.rasa
 
 # The held-out accuracy every language must reach (see `make eval` for the full report).
 MIN_ACCURACY = 0.85
-
-
-@pytest.fixture(scope="session")
-async def services(settings: Settings) -> AsyncIterator[Services]:
-    if not rasa_project(settings).runtime_available():
-        pytest.fail("the Rasa runtime is missing: `make test` installs it (scripts/setup-rasa.sh)")
-    opened = Services(settings, reuse_running=False)
-    await opened.open()
-    assert opened.server is not None and opened.server.pid is not None
-    state = var_dir(settings) / "nlu-server.json"
-    state.write_text(
-        json.dumps({"url": opened.server.url, "pid": opened.server.pid, "model": opened.server.model.name})
-    )
-    try:
-        yield opened
-    finally:
-        state.unlink(missing_ok=True)
-        await opened.aclose()
 
 
 def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

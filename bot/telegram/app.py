@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -81,7 +82,22 @@ def build_application(
     )
     application.add_handler(MessageHandler(private & filters.COMMAND, handlers.help_command))
     application.add_error_handler(handlers.error_handler)
+    if application.job_queue is not None:
+        application.job_queue.run_repeating(purge_expired, interval=dt.timedelta(hours=24), first=60)
     return application
+
+
+async def purge_expired(context: BotContext) -> None:
+    """Apply the retention limits from config.yml (daily)."""
+    privacy = context.services.settings.privacy
+    days = dt.timedelta(days=privacy.retention_days)
+    deleted = await context.storage.purge(
+        now=dt.datetime.now(dt.UTC),
+        turns_older_than=days,
+        inactive_people_older_than=days,
+        unanswered_older_than=dt.timedelta(days=privacy.unanswered_retention_days),
+    )
+    logger.info("retention purge: %s", deleted)
 
 
 async def set_commands(application: BotApplication) -> None:

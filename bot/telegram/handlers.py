@@ -451,7 +451,8 @@ async def error_handler(update: object, context: BotContext) -> None:
             _ = context.translations(lang).gettext
             await update.effective_message.reply_text(
                 _(
-                    "Sorry, something went wrong on my side. Please try again, or talk to a person with /human."
+                    "Sorry, something went wrong on my side. Please try again, "
+                    "or talk to a person with /human."
                 )
             )
         except Exception:  # the apology itself failed: nothing more to do

@@ -22,7 +22,8 @@ __all__ = [
 ]
 
 MAX_MESSAGE = 4096
-RLM = "\u200f"  # right-to-left mark: keeps Arabic/Persian lines right-aligned when they start with a URL or digit
+# Right-to-left mark: keeps Arabic/Persian lines right-aligned when they start with a URL or a digit.
+RLM = "\u200f"
 TOPIC_EMOJI = {
     "permits": "🪪",
     "housing": "🏠",

@@ -1,0 +1,33 @@
+"""Storage: what the bot keeps, and no more (SQLite or PostgreSQL, schema through Alembic migrations).
+
+- people: the Telegram chat id, language, city and consent time — no names, usernames or phone numbers;
+- turns: the last few messages of a conversation, for a handoff to a caseworker;
+- feedback and unanswered questions: for editors, not linked to any person.
+"""
+
+from ._migrate import DEFAULT_URL, database_url
+from ._models import ROLES
+from ._store import (
+    UNSET,
+    FeedbackRow,
+    PersonData,
+    Storage,
+    StorageClosedError,
+    TurnData,
+    UnansweredRow,
+    normalise_question,
+)
+
+__all__ = [
+    "DEFAULT_URL",
+    "ROLES",
+    "UNSET",
+    "FeedbackRow",
+    "PersonData",
+    "Storage",
+    "StorageClosedError",
+    "TurnData",
+    "UnansweredRow",
+    "database_url",
+    "normalise_question",
+]

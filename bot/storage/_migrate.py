@@ -1,0 +1,64 @@
+"""Database URLs and schema migrations (Alembic, run programmatically on the application's engine)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.settings import ROOT
+
+__all__ = ["DEFAULT_URL", "MIGRATIONS", "alembic_config", "database_url", "migrate"]
+
+DEFAULT_URL = "sqlite+aiosqlite:///var/integra.db"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def database_url(url: str | URL, root: Path = ROOT) -> URL:
+    """Parse a SQLAlchemy URL; a relative SQLite path is taken from ``root`` and its folder created."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return parsed
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return parsed
+    path = Path(database)
+    if not path.is_absolute():
+        path = root / path
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return parsed.set(database=str(path))
+
+
+def alembic_config() -> Config:
+    """An Alembic configuration that needs no ``alembic.ini`` (the application's own)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Bring the schema to the newest revision; a no-op when it is already there."""
+    sqlite = engine.dialect.name == "sqlite"
+    async with engine.connect() as connection:
+        if sqlite:
+            # Batch migrations copy and drop tables: with foreign keys on, dropping `people` would
+            # cascade into `turns`. The pragma only takes effect outside a transaction.
+            await connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        try:
+            await connection.run_sync(_upgrade)
+            await connection.commit()
+        finally:
+            if sqlite:
+                await connection.rollback()
+                await connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                await connection.commit()

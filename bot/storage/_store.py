@@ -1,0 +1,348 @@
+"""The bot's storage service: people, recent turns, anonymous feedback and unanswered questions."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from types import TracebackType
+from typing import Any, Final, Literal, Self
+
+from sqlalchemy import ColumnElement, Delete, case, delete, event, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from ._migrate import database_url, migrate
+from ._models import MAX_QUESTION_CHARS, ROLES, Feedback, Person, Turn, Unanswered
+
+__all__ = [
+    "UNSET",
+    "FeedbackRow",
+    "PersonData",
+    "Storage",
+    "StorageClosedError",
+    "TurnData",
+    "UnansweredRow",
+    "normalise_question",
+]
+
+
+class _Unset(Enum):
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset.UNSET
+"""Default of ``save_person``'s fields: leave the stored value as it is."""
+
+
+class StorageClosedError(RuntimeError):
+    """The storage was used before ``open()`` or after ``aclose()``."""
+
+
+@dataclass(frozen=True, slots=True)
+class PersonData:
+    chat_id: int
+    language: str | None
+    city: str | None
+    consent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnData:
+    role: str
+    text: str
+    key: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UnansweredRow:
+    city: str
+    language: str
+    text: str
+    count: int
+    last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRow:
+    city: str
+    key: str
+    helpful: int
+    unhelpful: int
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def normalise_question(text: str) -> str:
+    """The form in which unanswered questions are stored and grouped: NFC, single spaces, case-folded."""
+    text = " ".join(unicodedata.normalize("NFC", text).split()).casefold()
+    return text[:MAX_QUESTION_CHARS]
+
+
+def _language(value: str | None) -> str | None:
+    if value is not None and not (len(value) == 2 and value.isascii() and value.isalpha()):
+        raise ValueError(f"language must be a two-letter code, not {value!r}")
+    return value
+
+
+def _aware(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, not {value.isoformat()}")
+    return value
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Storage:
+    """Async storage on SQLite (``sqlite+aiosqlite:///var/integra.db``) or PostgreSQL (``postgresql+asyncpg://``).
+
+    A relative SQLite path is taken from the project root. ``open()`` migrates the schema to the
+    newest revision; every method is one transaction.
+    """
+
+    def __init__(self, url: str, *, max_turns: int = 20, clock: Callable[[], datetime] = _utcnow) -> None:
+        if max_turns < 1:
+            raise ValueError("max_turns must be at least 1")
+        self.url = database_url(url)
+        self.max_turns = max_turns
+        self._clock = clock
+        self._engine: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date (a fresh SQLite file or empty database is fine)."""
+        if self._engine is not None:
+            return
+        sqlite_backend = self.url.get_backend_name() == "sqlite"
+        engine = create_async_engine(self.url, pool_pre_ping=not sqlite_backend)
+        if sqlite_backend:
+            event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
+        try:
+            await migrate(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        self._engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def aclose(self) -> None:
+        engine, self._engine, self._sessions = self._engine, None, None
+        if engine is not None:
+            await engine.dispose()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise StorageClosedError("call Storage.open() first")
+        return self._engine
+
+    def _session(self) -> AsyncSession:
+        if self._sessions is None:
+            raise StorageClosedError("call Storage.open() first")
+        return self._sessions()
+
+    def _upsert_person(self, values: Mapping[str, Any], update: Mapping[str, Any]) -> Any:
+        """INSERT … ON CONFLICT (chat_id) DO UPDATE, returning the row: one statement, no race."""
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        stmt = insert(Person).values(**values)
+        return stmt.on_conflict_do_update(index_elements=[Person.chat_id], set_=dict(update)).returning(
+            Person.id, Person.chat_id, Person.language, Person.city, Person.consent_at
+        )
+
+    # People
+
+    async def get_person(self, chat_id: int) -> PersonData | None:
+        async with self._session() as session, session.begin():
+            row = (
+                await session.execute(
+                    select(Person.chat_id, Person.language, Person.city, Person.consent_at).where(
+                        Person.chat_id == chat_id
+                    )
+                )
+            ).one_or_none()
+        return None if row is None else PersonData(*row)
+
+    async def save_person(
+        self,
+        chat_id: int,
+        *,
+        language: str | Literal[_Unset.UNSET] | None = UNSET,
+        city: str | Literal[_Unset.UNSET] | None = UNSET,
+        consent_at: datetime | Literal[_Unset.UNSET] | None = UNSET,
+    ) -> PersonData:
+        """Create or update a person; only the fields given change. Marks the person as seen now."""
+        now = self._clock()
+        given: dict[str, Any] = {"last_seen_at": now}
+        if language is not UNSET:
+            given["language"] = _language(language)
+        if city is not UNSET:
+            given["city"] = city
+        if consent_at is not UNSET:
+            given["consent_at"] = None if consent_at is None else _aware(consent_at, "consent_at")
+        stmt = self._upsert_person({"chat_id": chat_id, "created_at": now, **given}, given)
+        async with self._session() as session, session.begin():
+            row = (await session.execute(stmt)).one()
+        return PersonData(*row[1:])
+
+    async def forget(self, chat_id: int) -> bool:
+        """Erase the person and their conversation; True if there was anything to erase."""
+        async with self._session() as session, session.begin():
+            deleted = await self._delete(session, delete(Person).where(Person.chat_id == chat_id))
+        return deleted > 0
+
+    # Conversation
+
+    async def add_turn(self, chat_id: int, role: str, text: str, key: str | None = None) -> None:
+        """Append a message, creating the person if needed, and keep only the newest ``max_turns``."""
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        now = self._clock()
+        # Only the person's own messages count as being seen.
+        seen = now if role == "user" else Person.last_seen_at
+        upsert = self._upsert_person(
+            {"chat_id": chat_id, "created_at": now, "last_seen_at": now}, {"last_seen_at": seen}
+        )
+        async with self._session() as session, session.begin():
+            person_id = (await session.execute(upsert)).one().id
+            session.add(Turn(person_id=person_id, role=role, text=text, key=key, created_at=now))
+            await session.flush()
+            oldest_kept = await session.scalar(
+                select(Turn.id)
+                .where(Turn.person_id == person_id)
+                .order_by(Turn.id.desc())
+                .offset(self.max_turns - 1)
+                .limit(1)
+            )
+            if oldest_kept is not None:
+                await self._delete(
+                    session, delete(Turn).where(Turn.person_id == person_id, Turn.id < oldest_kept)
+                )
+
+    async def recent_turns(self, chat_id: int, limit: int = 10) -> list[TurnData]:
+        """The person's last ``limit`` messages, oldest first."""
+        stmt = (
+            select(Turn.role, Turn.text, Turn.key, Turn.created_at)
+            .join(Person, Person.id == Turn.person_id)
+            .where(Person.chat_id == chat_id)
+            .order_by(Turn.id.desc())
+            .limit(limit)
+        )
+        async with self._session() as session, session.begin():
+            rows = (await session.execute(stmt)).all()
+        return [TurnData(*row) for row in reversed(rows)]
+
+    # Anonymous records for editors
+
+    async def add_feedback(self, city: str, language: str, key: str, helpful: bool) -> None:
+        row = Feedback(
+            city=city, language=_language(language), key=key, helpful=helpful, created_at=self._clock()
+        )
+        async with self._session() as session, session.begin():
+            session.add(row)
+
+    async def add_unanswered(
+        self, city: str, language: str, text: str, key: str | None, confidence: float
+    ) -> None:
+        """Record a question the bot could not answer (normalised, at most 500 characters)."""
+        question = normalise_question(text)
+        if not question:
+            return
+        row = Unanswered(
+            city=city,
+            language=_language(language),
+            text=question,
+            key=key,
+            confidence=float(confidence),
+            created_at=self._clock(),
+        )
+        async with self._session() as session, session.begin():
+            session.add(row)
+
+    async def unanswered_report(
+        self, *, since: datetime | None = None, limit: int = 50
+    ) -> list[UnansweredRow]:
+        """Unanswered questions grouped by city, language and text, the most frequent first."""
+        count = func.count().label("count")
+        last_seen = func.max(Unanswered.created_at).label("last_seen")
+        stmt = (
+            select(Unanswered.city, Unanswered.language, Unanswered.text, count, last_seen)
+            .group_by(Unanswered.city, Unanswered.language, Unanswered.text)
+            .order_by(count.desc(), last_seen.desc(), Unanswered.city, Unanswered.language, Unanswered.text)
+            .limit(limit)
+        )
+        if since is not None:
+            stmt = stmt.where(Unanswered.created_at >= _aware(since, "since"))
+        async with self._session() as session, session.begin():
+            rows = (await session.execute(stmt)).all()
+        return [UnansweredRow(*row) for row in rows]
+
+    async def feedback_report(self) -> list[FeedbackRow]:
+        """Helpful and unhelpful votes per city and question key."""
+        helpful = func.coalesce(func.sum(case((Feedback.helpful, 1), else_=0)), 0)
+        unhelpful = func.coalesce(func.sum(case((Feedback.helpful, 0), else_=1)), 0)
+        stmt = (
+            select(Feedback.city, Feedback.key, helpful, unhelpful)
+            .group_by(Feedback.city, Feedback.key)
+            .order_by(Feedback.city, Feedback.key)
+        )
+        async with self._session() as session, session.begin():
+            rows = (await session.execute(stmt)).all()
+        return [FeedbackRow(city, key, int(yes), int(no)) for city, key, yes, no in rows]
+
+    # Retention
+
+    async def purge(
+        self,
+        *,
+        now: datetime,
+        turns_older_than: timedelta,
+        inactive_people_older_than: timedelta,
+        unanswered_older_than: timedelta,
+    ) -> dict[str, int]:
+        """Delete what is older than the retention limits; returns how many rows went, per table.
+
+        People not seen for ``inactive_people_older_than`` go with all their turns.
+        """
+        _aware(now, "now")
+        inactive: ColumnElement[bool] = Person.last_seen_at < now - inactive_people_older_than
+        async with self._session() as session, session.begin():
+            turns = await self._delete(
+                session,
+                delete(Turn).where(
+                    (Turn.created_at < now - turns_older_than)
+                    | Turn.person_id.in_(select(Person.id).where(inactive))
+                ),
+            )
+            people = await self._delete(session, delete(Person).where(inactive))
+            unanswered = await self._delete(
+                session, delete(Unanswered).where(Unanswered.created_at < now - unanswered_older_than)
+            )
+        return {"turns": turns, "people": people, "unanswered": unanswered}
+
+    @staticmethod
+    async def _delete(session: AsyncSession, stmt: Delete) -> int:
+        result = await session.execute(stmt, execution_options={"synchronize_session": False})
+        assert isinstance(result, CursorResult)
+        return result.rowcount

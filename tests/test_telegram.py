@@ -1,0 +1,213 @@
+"""End-to-end conversations through python-telegram-bot's real HTTP path and a local Bot API server.
+
+The bot runs with long polling against ``tests.botapi.FakeBotAPI`` on 127.0.0.1, with the real
+engine (Rasa model on loopback) and a real SQLite database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from bot.engine import Outcome
+from bot.language import native_name
+from bot.runtime import Services
+from bot.storage import Storage
+from bot.telegram import build_application
+from bot.telegram.ui import RLM
+
+from .botapi import FakeBotAPI
+
+pytestmark = pytest.mark.rasa
+
+TOKEN = "123456:scenario-test-token"
+JSON = dict[str, Any]
+
+
+class Chat:
+    """One person's private chat with the bot, seen from the person's side."""
+
+    def __init__(self, api: FakeBotAPI, user: Any, services: Services) -> None:
+        self.api, self.user, self.services = api, user, services
+
+    async def replies(self, action: Awaitable[Any], count: int = 1) -> list[JSON]:
+        """Do ``action`` and return the next ``count`` messages the bot sends to this chat."""
+        mark = len(self.api.calls)
+        await action
+        found: list[JSON] = []
+        while len(found) < count:
+            call = await self.api.wait_for(
+                "sendMessage",
+                lambda c: c.params.get("chat_id") in {self.user.id, str(self.user.id)},
+                since=mark,
+            )
+            mark = self.api.calls.index(call) + 1
+            found.append(call.result)
+        return found
+
+    async def say(self, text: str, count: int = 1) -> list[JSON]:
+        return await self.replies(self.user.send(text), count)
+
+    async def press(self, message: JSON, text: str, count: int = 1) -> list[JSON]:
+        button = self.api.button(message, text)
+        return await self.replies(self.user.press(message, button["callback_data"]), count)
+
+    def t(self, lang: str, message: str) -> str:
+        return self.services.catalogues[lang].gettext(message)
+
+    async def onboard(self, lang: str, city: str) -> None:
+        """/start → confirm language → agree → choose city."""
+        [hello] = await self.say("/start")
+        [notice] = await self.press(hello, "✅ " + native_name(lang))
+        [ask_city] = await self.press(notice, "✅ " + self.t(lang, "I agree"))
+        await self.press(ask_city, self.services.engine.city_name(city, lang))
+
+
+@pytest.fixture
+async def bot(services: Services, tmp_path: Path) -> AsyncIterator[tuple[FakeBotAPI, Storage]]:
+    storage = Storage(f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}")
+    await storage.open()
+    async with FakeBotAPI(TOKEN) as api:
+        settings = services.settings.model_copy(
+            update={"telegram_token": SecretStr(TOKEN), "telegram_api_base_url": api.base_url}
+        )
+        application = build_application(settings, services=services, storage=storage)
+        async with application:
+            assert application.post_init is not None
+            await application.post_init(application)  # run_polling() would call it
+            await application.start()
+            assert application.updater is not None
+            await application.updater.start_polling(poll_interval=0.0, timeout=1)
+            try:
+                yield api, storage
+            finally:
+                await application.updater.stop()
+                await application.stop()
+    await storage.aclose()
+
+
+def buttons(message: JSON) -> list[str]:
+    return [b["text"] for row in message.get("reply_markup", {}).get("inline_keyboard", []) for b in row]
+
+
+async def test_onboarding_in_ukrainian_then_a_question_gets_an_answer_card(bot, services: Services) -> None:  # type: ignore[no-untyped-def]
+    api, storage = bot
+    chat = Chat(api, api.user(1001, "Olena", language_code="uk"), services)
+    [hello] = await chat.say("/start")
+    assert buttons(hello) == ["✅ Українська", "🌐 " + chat.t("uk", "Other languages")]
+    [notice] = await chat.press(hello, "✅ Українська")
+    assert notice["text"] == chat.t(
+        "uk",
+        "Before we start: to help you, I store your chat number, your language and city, the date you agreed, and your last messages with me (so a caseworker can read them if you ask for a person). Feedback and questions I could not answer are kept without your name or number, so the information can be improved. Nothing else is stored. Your conversation is deleted after 90 days without use, and you can delete everything at any time with /forget.",
+    )  # noqa: E501
+    assert await storage.get_person(1001) is None  # nothing stored before consent
+    [ask_city] = await chat.press(notice, "✅ " + chat.t("uk", "I agree"))
+    person = await storage.get_person(1001)
+    assert person is not None and person.consent_at is not None and person.language == "uk"
+    [welcome] = await chat.press(ask_city, services.engine.city_name("prague", "uk"))
+    assert welcome["text"] == services.engine.conversation_text("greet", "prague", "uk")
+
+    [card] = await chat.say("як продовжити посвідку на проживання")
+    expected = services.kb.answer("prague", "permit.renewal", "uk")
+    assert expected is not None and expected.text.split("\n")[0][:40] in card["text"]
+    assert all(f'href="{url}"' in api.calls_of("sendMessage")[-1].params["text"] for url in expected.sources)
+    assert buttons(card) == ["👍", "👎", "🙋 " + chat.t("uk", "Talk to a person")]
+    [sorry] = await chat.press(card, "👎")
+    assert sorry["text"] == chat.t(
+        "uk", "Sorry this did not help. You can ask in other words, or talk to a person."
+    )
+    report = await storage.feedback_report()
+    assert any(row.key == "permit.renewal" and row.unhelpful == 1 for row in report)
+
+
+async def test_deep_link_chooses_the_city_and_arabic_answers_are_right_to_left(
+    bot, services: Services
+) -> None:  # type: ignore[no-untyped-def]
+    api, storage = bot
+    chat = Chat(api, api.user(1002, "Omar", language_code="ar"), services)
+    [hello] = await chat.say("/start rubano")
+    [notice] = await chat.press(hello, "✅ العربية")
+    [welcome] = await chat.press(notice, "✅ " + chat.t("ar", "I agree"))
+    assert welcome["text"] == services.engine.conversation_text("greet", "rubano", "ar")
+    person = await storage.get_person(1002)
+    assert person is not None and person.city == "rubano"
+    [card] = await chat.say("أين أجد طبيب عام")
+    assert card["text"].startswith(RLM)
+    expected = services.kb.answer("rubano", "health.doctor", "ar")
+    assert expected is not None and expected.language == "ar"
+
+
+async def test_low_confidence_offers_did_you_mean_buttons_in_persian(bot, services: Services) -> None:  # type: ignore[no-untyped-def]
+    api, _storage = bot
+    candidates = ["اقامت", "کار", "مدرسه", "خانه", "بیمه", "کمک", "کارت", "پول"]
+    for text in candidates:
+        reply = await services.engine.ask(text, "sofia", "fa")
+        if reply.outcome is Outcome.CLARIFY:
+            break
+    else:
+        pytest.fail("none of the short Persian words was ambiguous to the model")
+    chat = Chat(api, api.user(1003, "Sara", language_code="fa"), services)
+    await chat.onboard("fa", "sofia")
+    [clarify] = await chat.say(text)
+    titles = [services.kb.title(a.key, "fa") for a in reply.alternatives]
+    assert buttons(clarify)[: len(titles)] == titles
+    [card] = await chat.press(clarify, titles[0])
+    expected = services.kb.answer("sofia", reply.alternatives[0].key, "fa")
+    assert expected is not None and "👍" in buttons(card)
+
+
+async def test_menu_browsing_media_and_switching_language_and_city(bot, services: Services) -> None:  # type: ignore[no-untyped-def]
+    api, storage = bot
+    chat = Chat(api, api.user(1004, "Petr", language_code="cs"), services)
+    await chat.onboard("cs", "prague")
+    [topics] = await chat.say("/menu")
+    housing = "🏠 " + chat.t("cs", "Housing")
+    assert housing in buttons(topics) and len(buttons(topics)) == 7
+    [keys] = await chat.press(topics, housing)
+    title = services.kb.title("housing.shelter", "cs")
+    [card] = await chat.press(keys, title)
+    expected = services.kb.answer("prague", "housing.shelter", "cs")
+    assert expected is not None and expected.text[:30] in card["text"]
+
+    media_text = chat.t(
+        "cs", "I can only read text messages. Please type your question, choose a topic, or talk to a person."
+    )  # noqa: E501
+    for send in (chat.user.send_photo(), chat.user.send_voice(), chat.user.send_sticker(),
+                 chat.user.send_document(), chat.user.send_location(50.08, 14.43)):  # fmt: skip
+        [answer] = await chat.replies(send)
+        assert answer["text"] == media_text
+
+    [picker] = await chat.say("/language")
+    [changed] = await chat.press(picker, "Slovenčina")
+    assert changed["text"] == chat.t("sk", "Language changed to {language}.").format(language="Slovenčina")
+    [cities] = await chat.say("/city")
+    await chat.press(cities, services.engine.city_name("kosice", "sk"))
+    person = await storage.get_person(1004)
+    assert person is not None and person.language == "sk" and person.city == "kosice"
+
+
+async def test_commands_are_registered_in_every_language(bot, services: Services) -> None:  # type: ignore[no-untyped-def]
+    api, _storage = bot
+    for lang in services.settings.languages:
+        commands = {c["command"]: c["description"] for c in api.my_commands(None, lang)}
+        assert set(commands) == {"menu", "human", "language", "city", "forget", "help"}
+        assert commands["menu"] == services.catalogues[lang].gettext("browse topics")
+
+
+async def test_forget_deletes_everything(bot, services: Services) -> None:  # type: ignore[no-untyped-def]
+    api, storage = bot
+    chat = Chat(api, api.user(1005, "Ivan", language_code="ru"), services)
+    await chat.onboard("ru", "osijek")
+    await chat.say("нужен бесплатный юрист")
+    assert await storage.recent_turns(1005)
+    [confirm] = await chat.say("/forget")
+    [done] = await chat.press(confirm, "🗑 " + chat.t("ru", "Yes, delete my data"))
+    assert done["text"].startswith(chat.t("ru", "All your data has been deleted."))
+    assert await storage.get_person(1005) is None and await storage.recent_turns(1005) == []
+    # Afterwards the bot asks for consent again before answering anything.
+    [notice] = await chat.say("нужен бесплатный юрист")
+    assert "✅ " + chat.t("ru", "I agree") in buttons(notice)
