@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import re
 import sys
@@ -19,8 +20,17 @@ from .language import LanguageDetector
 from .render import render_plain
 from .runtime import load_content
 from .settings import Settings, load_settings
+from .storage import Storage
 
-__all__ = ["add_parser", "check", "coverage_markdown", "coverage_matrix", "coverage_png", "preview"]
+__all__ = [
+    "add_parser",
+    "check",
+    "coverage_markdown",
+    "coverage_matrix",
+    "coverage_png",
+    "preview",
+    "unanswered_markdown",
+]
 
 _URL_IN_TEXT = re.compile(r"https?://|www\.", re.IGNORECASE)
 _MARKUP_IN_TEXT = re.compile(r"<[a-z/][^>]*>|\*\*|__|\[[^\]]+\]\(")
@@ -348,7 +358,28 @@ def _run(args: argparse.Namespace) -> int:
             print(f"Error: {exc}", file=sys.stderr)
             return 2
         return 0
+    if args.action == "unanswered":
+        return asyncio.run(_unanswered(settings, args.days, args.limit))
     raise AssertionError(args.action)
+
+
+async def unanswered_markdown(storage: Storage, since: dt.datetime | None, limit: int) -> str:
+    """Questions the bot could not answer, by city, language and frequency, as a Markdown table."""
+    rows = await storage.unanswered_report(since=since, limit=limit)
+    if not rows:
+        return "No unanswered questions in this period.\n"
+    lines = ["| city | language | times asked | last asked | question |", "|---|---|---:|---|---|"]
+    for row in rows:
+        question = row.text.replace("|", "/")
+        lines.append(f"| {row.city} | {row.language} | {row.count} | {row.last_seen:%Y-%m-%d} | {question} |")
+    return "\n".join(lines) + "\n"
+
+
+async def _unanswered(settings: Settings, days: int, limit: int) -> int:
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+    async with Storage(settings.database_url) as storage:
+        print(await unanswered_markdown(storage, since, limit), end="")
+    return 0
 
 
 def add_parser(sub: Any) -> None:
@@ -362,4 +393,9 @@ def add_parser(sub: Any) -> None:
     prev.add_argument("--city", required=True)
     prev.add_argument("--lang", required=True)
     prev.add_argument("key")
+    unanswered = actions.add_parser(
+        "unanswered", help="questions the bot could not answer, by city, language and frequency"
+    )
+    unanswered.add_argument("--days", type=int, default=30, help="look back this many days (default 30)")
+    unanswered.add_argument("--limit", type=int, default=100)
     parser.set_defaults(func=_run)

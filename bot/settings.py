@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -54,6 +55,16 @@ class PrivacySettings(_Model):
     unanswered_retention_days: int = Field(180, ge=1)
 
 
+class TelegramSettings(_Model):
+    # "polling" (default, works anywhere) or "webhook" (Telegram calls webhook_url).
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    listen: str = "127.0.0.1"
+    port: int = Field(8443, ge=1, le=65535)
+    # Telegram sends this in X-Telegram-Bot-Api-Secret-Token; from TELEGRAM_WEBHOOK_SECRET.
+    webhook_secret: SecretStr | None = None
+
+
 class Settings(_Model):
     languages: tuple[str, ...]
     default_language: str = "en"
@@ -63,6 +74,7 @@ class Settings(_Model):
     language: LanguageSettings = LanguageSettings()
     content: ContentSettings = ContentSettings()
     privacy: PrivacySettings = PrivacySettings()
+    telegram: TelegramSettings = TelegramSettings()
     telegram_token: SecretStr | None = None
     telegram_api_base_url: str | None = None
     database_url: str = "sqlite+aiosqlite:///var/integra.db"
@@ -91,6 +103,9 @@ _ENV_OVERRIDES: Mapping[str, tuple[str, ...]] = {
     "DATABASE_URL": ("database_url",),
     "NLU_URL": ("nlu", "url"),
     "NLU_JWT_SECRET": ("nlu", "jwt_secret"),
+    "TELEGRAM_MODE": ("telegram", "mode"),
+    "TELEGRAM_WEBHOOK_URL": ("telegram", "webhook_url"),
+    "TELEGRAM_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
 }
 
 

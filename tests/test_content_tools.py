@@ -147,3 +147,18 @@ def test_shipped_content_is_complete_for_five_cities_and_ten_languages(settings:
     assert len(matrix) == 5 * 27 * 10
     missing = sorted(k for k, v in matrix.items() if v == "missing")
     assert missing == []
+
+
+async def test_unanswered_lists_questions_by_city_language_and_frequency(tmp_path: Path) -> None:
+    from bot.content_tools import unanswered_markdown
+    from bot.storage import Storage
+
+    async with Storage(f"sqlite+aiosqlite:///{tmp_path / 'u.db'}") as storage:
+        assert "No unanswered" in await unanswered_markdown(storage, None, 10)
+        for _ in range(3):
+            await storage.add_unanswered("prague", "uk", "де купити квиток на футбол", "out_of_scope", 0.4)
+        await storage.add_unanswered("sofia", "ar", "sim card | cheap", None, 0.2)
+        table = await unanswered_markdown(storage, None, 10)
+    lines = table.splitlines()
+    assert lines[2].startswith("| prague | uk | 3 |") and lines[2].endswith("| де купити квиток на футбол |")
+    assert lines[3].startswith("| sofia | ar | 1 |") and "sim card / cheap" in lines[3]

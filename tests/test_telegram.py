@@ -26,6 +26,14 @@ pytestmark = pytest.mark.rasa
 
 TOKEN = "123456:scenario-test-token"
 JSON = dict[str, Any]
+PRIVACY_NOTICE = (
+    "Before we start: to help you, I store your chat number, your language and city, the date you "
+    "agreed, and your last messages with me (so a caseworker can read them if you ask for a person). "
+    "Feedback and questions I could not answer are kept without your name or number, so the "
+    "information can be improved. Nothing else is stored. Your conversation is deleted after 90 days "
+    "without use, and you can delete everything at any time with /forget."
+)
+MEDIA_REPLY = "I can only read text messages. Please type your question, choose a topic, or talk to a person."
 
 
 class Chat:
@@ -100,10 +108,7 @@ async def test_onboarding_in_ukrainian_then_a_question_gets_an_answer_card(bot, 
     [hello] = await chat.say("/start")
     assert buttons(hello) == ["✅ Українська", "🌐 " + chat.t("uk", "Other languages")]
     [notice] = await chat.press(hello, "✅ Українська")
-    assert notice["text"] == chat.t(
-        "uk",
-        "Before we start: to help you, I store your chat number, your language and city, the date you agreed, and your last messages with me (so a caseworker can read them if you ask for a person). Feedback and questions I could not answer are kept without your name or number, so the information can be improved. Nothing else is stored. Your conversation is deleted after 90 days without use, and you can delete everything at any time with /forget.",
-    )  # noqa: E501
+    assert notice["text"] == chat.t("uk", PRIVACY_NOTICE)
     assert await storage.get_person(1001) is None  # nothing stored before consent
     [ask_city] = await chat.press(notice, "✅ " + chat.t("uk", "I agree"))
     person = await storage.get_person(1001)
@@ -173,9 +178,7 @@ async def test_menu_browsing_media_and_switching_language_and_city(bot, services
     expected = services.kb.answer("prague", "housing.shelter", "cs")
     assert expected is not None and expected.text[:30] in card["text"]
 
-    media_text = chat.t(
-        "cs", "I can only read text messages. Please type your question, choose a topic, or talk to a person."
-    )  # noqa: E501
+    media_text = chat.t("cs", MEDIA_REPLY)
     for send in (chat.user.send_photo(), chat.user.send_voice(), chat.user.send_sticker(),
                  chat.user.send_document(), chat.user.send_location(50.08, 14.43)):  # fmt: skip
         [answer] = await chat.replies(send)
@@ -211,3 +214,51 @@ async def test_forget_deletes_everything(bot, services: Services) -> None:  # ty
     # Afterwards the bot asks for consent again before answering anything.
     [notice] = await chat.say("нужен бесплатный юрист")
     assert "✅ " + chat.t("ru", "I agree") in buttons(notice)
+
+
+async def test_webhook_mode_checks_telegrams_secret_token(services: Services, tmp_path: Path) -> None:
+    import httpx
+
+    from bot.telegram.app import webhook_options
+    from nlu import free_port
+
+    port = free_port()
+    async with Storage(f"sqlite+aiosqlite:///{tmp_path / 'hook.db'}") as storage, FakeBotAPI(TOKEN) as api:
+        settings = services.settings.model_copy(
+            update={
+                "telegram_token": SecretStr(TOKEN),
+                "telegram_api_base_url": api.base_url,
+                "telegram": services.settings.telegram.model_copy(
+                    update={
+                        "mode": "webhook",
+                        "webhook_url": f"http://127.0.0.1:{port}/telegram",
+                        "port": port,
+                        "webhook_secret": SecretStr("hook-secret-123"),
+                    }
+                ),
+            }
+        )
+        options = webhook_options(settings)
+        assert options["secret_token"] == "hook-secret-123" and options["url_path"] == "telegram"
+        application = build_application(settings, services=services, storage=storage)
+        async with application:
+            assert application.post_init is not None and application.updater is not None
+            await application.post_init(application)
+            await application.start()
+            options.pop("allowed_updates")
+            await application.updater.start_webhook(**options)
+            try:
+                assert api.webhook["url"] == f"http://127.0.0.1:{port}/telegram"
+                chat = Chat(api, api.user(1010, "Ana", language_code="hr"), services)
+                [hello] = await chat.say("/start")  # delivered by POST with the secret header
+                assert buttons(hello)[0] == "✅ Hrvatski"
+                async with httpx.AsyncClient() as http:
+                    forged = await http.post(
+                        f"http://127.0.0.1:{port}/telegram",
+                        json={"update_id": 999, "message": {}},
+                        headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"},
+                    )
+                assert forged.status_code == 403
+            finally:
+                await application.updater.stop()
+                await application.stop()

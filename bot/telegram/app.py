@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 from typing import Any
 
+import httpx
 from telegram import BotCommand, Update
 from telegram.ext import (
     Application,
@@ -23,7 +24,7 @@ from ..storage import Storage
 from . import handlers
 from .context import BotContext, BotData
 
-__all__ = ["build_application", "run_bot"]
+__all__ = ["build_application", "run_bot", "webhook_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -112,8 +113,26 @@ async def set_commands(application: BotApplication) -> None:
         await application.bot.set_my_commands(commands, language_code=lang)
 
 
+def webhook_options(settings: Settings) -> dict[str, Any]:
+    """Arguments for ``run_webhook``/``start_webhook``; the secret token is mandatory."""
+    telegram = settings.telegram
+    if not telegram.webhook_url or telegram.webhook_secret is None:
+        raise ValueError("webhook mode needs TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET")
+    return {
+        "listen": telegram.listen,
+        "port": telegram.port,
+        "url_path": httpx.URL(telegram.webhook_url).path.lstrip("/"),
+        "webhook_url": telegram.webhook_url,
+        "secret_token": telegram.webhook_secret.get_secret_value(),
+        "allowed_updates": Update.ALL_TYPES,
+    }
+
+
 def run_bot(settings: Settings) -> int:
-    """Run the bot with long polling (blocking) until interrupted."""
+    """Run the bot (long polling, or a webhook server) until interrupted."""
     application = build_application(settings)
-    application.run_polling(allowed_updates=Update.ALL_TYPES)
+    if settings.telegram.mode == "webhook":
+        application.run_webhook(**webhook_options(settings))
+    else:
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
     return 0
