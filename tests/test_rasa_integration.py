@@ -46,7 +46,9 @@ def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess
 async def test_server_is_on_loopback_and_refuses_requests_without_a_valid_jwt(services: Services) -> None:
     assert services.server is not None and services.server.host == "127.0.0.1"
     url = services.server.url
-    forged = jwt.encode({"user": {"username": "x", "role": "admin"}}, "not-the-secret-" * 4, algorithm="HS256")
+    forged = jwt.encode(
+        {"user": {"username": "x", "role": "admin"}}, "not-the-secret-" * 4, algorithm="HS256"
+    )
     async with httpx.AsyncClient(base_url=url, timeout=10) as http:
         assert (await http.post("/model/parse", json={"text": "hi"})).status_code == 401
         assert (await http.get("/status")).status_code == 401
