@@ -54,7 +54,7 @@ async def run(services: Services, rounds: int) -> dict[str, Any]:
     questions = (questions * (rounds // max(len(questions), 1) + 1))[:rounds]
     engine, city = services.engine, services.settings.cities[0]
     secret = local_secret(services.settings) if not services.settings.nlu.url else None
-    base_url = str(services.nlu._http.base_url)
+    base_url = services.nlu.base_url  # the same server, asked with bare HTTP for comparison
 
     for lang, text in questions[:20]:  # warm-up
         await engine.ask(text, city, lang)

@@ -118,7 +118,7 @@ async def chat(settings: Settings) -> int:
     """An interactive chat in the terminal on the same engine the Telegram bot uses."""
     async with Services(settings) as services:
         engine = services.engine
-        cities = [c for c in settings.cities]
+        cities = list(settings.cities)
         city = await _choose(
             "Which city? / Місто? / Город? / المدينة؟", [(c, engine.city_name(c, "en")) for c in cities]
         )

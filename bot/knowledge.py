@@ -308,7 +308,7 @@ def _validation_problems(
 
 def _read_yaml(path: Path, root: Path, problems: list[Problem]) -> tuple[Any, dict[str, int]]:
     """Parse a YAML file, returning its data and the line of each top-level key."""
-    rel = str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else str(path)
+    rel = _rel(path, root)
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
@@ -349,7 +349,8 @@ def _read_yaml(path: Path, root: Path, problems: list[Problem]) -> tuple[Any, di
 
 
 def _rel(path: Path, root: Path) -> str:
-    return str(path.relative_to(root.parent))
+    """A path as editors see it: relative to the folder that holds content/."""
+    return str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else str(path)
 
 
 def _load_taxonomy(root: Path, problems: list[Problem]) -> Taxonomy:

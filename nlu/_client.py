@@ -66,6 +66,10 @@ class NLUClient:
             headers={"User-Agent": "integra-assistant"},
         )
 
+    @property
+    def base_url(self) -> str:
+        return str(self._http.base_url)
+
     async def __aenter__(self) -> Self:
         return self
 
