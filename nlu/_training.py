@@ -124,7 +124,7 @@ class RasaProject:
 
     # --- running Rasa --------------------------------------------------------------------------
 
-    def _run(self, args: list[str], what: str, progress: Progress, timeout: float) -> None:
+    def _run(self, args: list[str], what: str, timeout: float) -> None:
         if not self.runtime_available():
             raise TrainingError(
                 f"the Rasa runtime is not installed in {self.venv}; run `make rasa` (or `make test`) first"
@@ -146,12 +146,11 @@ class RasaProject:
             tail = "\n".join(proc.stdout.splitlines()[-25:])
             raise TrainingError(f"{what} failed (exit {proc.returncode}):\n{tail}")
 
-    def validate(self, progress: Progress = _stderr) -> None:
+    def validate(self) -> None:
         """``rasa data validate`` on the generated data."""
         self._run(
             ["data", "validate", "--domain", "domain.yml", "--data", "data", "--config", "config.yml"],
             "rasa data validate",
-            progress,
             timeout=600,
         )
 

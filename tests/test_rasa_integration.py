@@ -19,7 +19,7 @@ import pytest
 
 from bot.engine import Outcome
 from bot.evaluation import evaluate
-from bot.runtime import Services, rasa_project, var_dir
+from bot.runtime import Services, rasa_project, training_examples, var_dir
 from bot.settings import ROOT
 from nlu import NLUClient, NLUUnavailable, free_port
 
@@ -116,8 +116,9 @@ async def test_unreachable_server_is_reported_as_unavailable() -> None:
 async def test_training_is_skipped_when_nothing_changed(services: Services) -> None:
     messages: list[str] = []
     kb = services.kb
-    pairs = [pair for lang in kb.texts for pair in kb.examples(lang)]
-    path = rasa_project(services.settings).ensure_model(kb.taxonomy.all_keys, pairs, messages.append)
+    path = rasa_project(services.settings).ensure_model(
+        kb.taxonomy.all_keys, training_examples(kb), messages.append
+    )
     assert messages == [] and path.exists()
 
 
