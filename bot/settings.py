@@ -8,9 +8,28 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-__all__ = ["ROOT", "ConfigError", "LanguageSettings", "NLUSettings", "Settings", "load_settings"]
+from .hours import OfficeHours
+
+__all__ = [
+    "ROOT",
+    "ConfigError",
+    "HandoffSettings",
+    "LanguageSettings",
+    "NLUSettings",
+    "Settings",
+    "StaffGroup",
+    "load_settings",
+]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,6 +72,8 @@ class PrivacySettings(_Model):
     retention_days: int = Field(90, ge=1)
     # Anonymous unanswered questions are kept this long for editors.
     unanswered_retention_days: int = Field(180, ge=1)
+    # The handoff audit log (who claimed, replied, closed; never message text).
+    audit_retention_days: int = Field(365, ge=1)
 
 
 class TelegramSettings(_Model):
@@ -65,6 +86,47 @@ class TelegramSettings(_Model):
     webhook_secret: SecretStr | None = None
 
 
+class StaffGroup(_Model):
+    """A city's staff group: a Telegram supergroup with topics, where the bot is an administrator."""
+
+    chat_id: int = Field(lt=0)
+    # Language of everything the bot writes in the group (case cards, reminders, buttons).
+    language: str = "en"
+    # IANA time zone of the office hours and of the times shown in the group.
+    timezone: str = "UTC"
+    # Weekday (mon … sun) -> "09:00-17:00" or a list of such ranges. Empty: staff may answer at any time.
+    office_hours: dict[str, str | list[str]] = {}
+    # Optional allow-list of Telegram user ids; empty: every member of the group is staff.
+    allow: tuple[int, ...] = ()
+
+    @field_validator("office_hours")
+    @classmethod
+    def _hours_parse(cls, value: dict[str, str | list[str]]) -> dict[str, str | list[str]]:
+        OfficeHours.parse(value, "UTC")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        OfficeHours.parse({}, value)
+        return value
+
+    def hours(self) -> OfficeHours:
+        return OfficeHours.parse(self.office_hours, self.timezone)
+
+
+class HandoffSettings(_Model):
+    # Cities without a group get the contact details of their integration centre instead of a handoff.
+    groups: dict[str, StaffGroup] = {}
+    # A case nobody has claimed is reminded in its group after this many minutes (then again, as often).
+    remind_after_minutes: float = Field(15.0, gt=0)
+    urgent_remind_after_minutes: float = Field(5.0, gt=0)
+    # How often the bot looks for cases that are due a reminder (the due times are in the database).
+    check_interval_seconds: float = Field(30.0, gt=0)
+    # How many recent messages the case card shows.
+    card_turns: int = Field(10, ge=1, le=20)
+
+
 class Settings(_Model):
     languages: tuple[str, ...]
     default_language: str = "en"
@@ -75,6 +137,7 @@ class Settings(_Model):
     content: ContentSettings = ContentSettings()
     privacy: PrivacySettings = PrivacySettings()
     telegram: TelegramSettings = TelegramSettings()
+    handoff: HandoffSettings = HandoffSettings()
     telegram_token: SecretStr | None = None
     telegram_api_base_url: str | None = None
     database_url: str = "sqlite+aiosqlite:///var/integra.db"
@@ -91,6 +154,18 @@ class Settings(_Model):
             except (ValueError, UnknownLocaleError) as exc:
                 raise ValueError(f"'{code}' is not a language code Babel knows (use ISO 639-1)") from exc
         return value
+
+    @model_validator(mode="after")
+    def _groups_for_known_cities(self) -> Settings:
+        for city, group in self.handoff.groups.items():
+            if city not in self.cities:
+                raise ValueError(f"handoff.groups has '{city}', which is not one of the cities")
+            if group.language not in self.languages:
+                raise ValueError(f"handoff.groups.{city}.language must be one of the languages")
+        return self
+
+    def staff_group(self, city: str) -> StaffGroup | None:
+        return self.handoff.groups.get(city)
 
     def path(self, relative: Path) -> Path:
         """Resolve a configured path against the project root."""

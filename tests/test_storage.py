@@ -32,7 +32,7 @@ from bot.storage._models import Base, Feedback, Person, Turn, Unanswered
 from .pg import PostgresServer, postgres  # noqa: F401  (the session's PostgreSQL server fixture)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-TABLES = {"alembic_version", "people", "turns", "feedback", "unanswered"}
+TABLES = {"alembic_version", "people", "turns", "feedback", "unanswered", "cases", "audit"}
 
 
 class Clock:
@@ -361,7 +361,7 @@ async def test_purge_deletes_exactly_what_is_older_than_the_limits(storage: Stor
         inactive_people_older_than=timedelta(days=15),  # person 1, last seen at T0, goes
         unanswered_older_than=timedelta(days=10),
     )
-    assert deleted == {"turns": 2, "people": 1, "unanswered": 1}
+    assert deleted == {"turns": 2, "cases": 0, "people": 1, "unanswered": 1, "audit": 0}
     assert await storage.get_person(1) is None
     assert [t.text for t in await storage.recent_turns(2)] == ["turn on the boundary"]
     assert [t.text for t in await storage.recent_turns(3)] == ["new"]
@@ -375,7 +375,7 @@ async def test_purge_deletes_exactly_what_is_older_than_the_limits(storage: Stor
         inactive_people_older_than=timedelta(days=15),
         unanswered_older_than=timedelta(days=10),
     )
-    assert again == {"turns": 0, "people": 0, "unanswered": 0}
+    assert again == {"turns": 0, "cases": 0, "people": 0, "unanswered": 0, "audit": 0}
 
 
 # Time

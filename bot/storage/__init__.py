@@ -2,13 +2,17 @@
 
 - people: the Telegram chat id, language, city and consent time — no names, usernames or phone numbers;
 - turns: the last few messages of a conversation, for a handoff to a caseworker;
+- cases: conversations handed to a caseworker (city, language, owner, forum topic);
+- audit: who claimed, replied to, closed or transferred a case, and when (never message text);
 - feedback and unanswered questions: for editors, not linked to any person.
 """
 
 from ._migrate import DEFAULT_URL, database_url
-from ._models import ROLES
+from ._models import CASE_ACTIONS, ROLES
 from ._store import (
     UNSET,
+    AuditRow,
+    CaseData,
     FeedbackRow,
     PersonData,
     Storage,
@@ -19,9 +23,12 @@ from ._store import (
 )
 
 __all__ = [
+    "CASE_ACTIONS",
     "DEFAULT_URL",
     "ROLES",
     "UNSET",
+    "AuditRow",
+    "CaseData",
     "FeedbackRow",
     "PersonData",
     "Storage",

@@ -15,14 +15,30 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 ROLES = ("user", "bot", "staff")
+CASE_ACTIONS = (
+    "open",
+    "claim",
+    "reply",
+    "note",
+    "send",
+    "quick",
+    "transfer",
+    "remind",
+    "close",
+    "return",
+    "erase",
+    "rating",
+)
 MAX_QUESTION_CHARS = 500
 
 # Deterministic constraint names, so that later migrations can refer to them on every backend.
@@ -122,4 +138,57 @@ class Unanswered(Base):
     text: Mapped[str] = mapped_column(String(MAX_QUESTION_CHARS))
     key: Mapped[str | None] = mapped_column(String(128))
     confidence: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Case(Base):
+    """A conversation handed to a caseworker: one forum topic in a city's staff group.
+
+    Owner: the bot (closed), nobody (open, ``owner_id`` empty) or one staff member (``owner_id``).
+    """
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'closed')", name="status"),
+        CheckConstraint("rating IS NULL OR rating BETWEEN 1 AND 5", name="rating"),
+        # At most one open case per person.
+        Index(
+            "uq_cases_open_person",
+            "person_id",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index("ix_cases_topic", "group_chat_id", "thread_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    person_id: Mapped[int] = mapped_column(Id, ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    city: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(2))
+    key: Mapped[str | None] = mapped_column(String(128))
+    urgent: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(8))
+    owner_id: Mapped[int | None] = mapped_column(BigInteger)
+    group_chat_id: Mapped[int] = mapped_column(BigInteger)
+    thread_id: Mapped[int | None] = mapped_column(BigInteger)
+    card_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    remind_at: Mapped[datetime | None] = mapped_column(index=True)
+    reminders: Mapped[int] = mapped_column(SmallInteger)
+    rating: Mapped[int | None] = mapped_column(SmallInteger)
+
+
+class AuditEntry(Base):
+    """Who did what to a case, and when. Never message text; kept after the person is erased."""
+
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    case_id: Mapped[int] = mapped_column(Id, index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    detail: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(index=True)

@@ -10,16 +10,28 @@ from enum import Enum
 from types import TracebackType
 from typing import Any, Final, Literal, Self
 
-from sqlalchemy import ColumnElement, Delete, case, delete, event, func, select
+from sqlalchemy import ColumnElement, Delete, case, delete, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from ._migrate import database_url, migrate
-from ._models import MAX_QUESTION_CHARS, ROLES, Feedback, Person, Turn, Unanswered
+from ._models import (
+    CASE_ACTIONS,
+    MAX_QUESTION_CHARS,
+    ROLES,
+    AuditEntry,
+    Case,
+    Feedback,
+    Person,
+    Turn,
+    Unanswered,
+)
 
 __all__ = [
     "UNSET",
+    "AuditRow",
+    "CaseData",
     "FeedbackRow",
     "PersonData",
     "Storage",
@@ -76,6 +88,66 @@ class FeedbackRow:
     key: str
     helpful: int
     unhelpful: int
+
+
+@dataclass(frozen=True, slots=True)
+class CaseData:
+    id: int
+    chat_id: int
+    city: str
+    language: str
+    key: str | None
+    urgent: bool
+    status: str
+    owner_id: int | None
+    group_chat_id: int
+    thread_id: int | None
+    card_message_id: int | None
+    created_at: datetime
+    claimed_at: datetime | None
+    closed_at: datetime | None
+    remind_at: datetime | None
+    reminders: int
+    rating: int | None
+
+    @property
+    def number(self) -> str:
+        """The pseudonymous case number staff see, e.g. ``C-0042``."""
+        return f"C-{self.id:04d}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    case_id: int
+    action: str
+    actor_id: int | None
+    detail: str | None
+    created_at: datetime
+
+
+_CASE_COLUMNS = (
+    Case.id,
+    Person.chat_id,
+    Case.city,
+    Case.language,
+    Case.key,
+    Case.urgent,
+    Case.status,
+    Case.owner_id,
+    Case.group_chat_id,
+    Case.thread_id,
+    Case.card_message_id,
+    Case.created_at,
+    Case.claimed_at,
+    Case.closed_at,
+    Case.remind_at,
+    Case.reminders,
+    Case.rating,
+)
 
 
 def _utcnow() -> datetime:
@@ -311,6 +383,239 @@ class Storage:
             rows = (await session.execute(stmt)).all()
         return [FeedbackRow(city, key, int(yes), int(no)) for city, key, yes, no in rows]
 
+    # Handoff cases
+
+    def _cases(self) -> Any:
+        return select(*_CASE_COLUMNS).join(Person, Person.id == Case.person_id)
+
+    async def _one_case(self, session: AsyncSession, *where: ColumnElement[bool]) -> CaseData | None:
+        row = (await session.execute(self._cases().where(*where))).one_or_none()
+        return None if row is None else CaseData(*row)
+
+    async def open_case(
+        self,
+        chat_id: int,
+        *,
+        city: str,
+        language: str,
+        key: str | None,
+        urgent: bool,
+        group_chat_id: int,
+        remind_at: datetime | None,
+    ) -> tuple[CaseData, bool]:
+        """Open a case for a person who has consented; returns (case, True), or (the open case, False)."""
+        now = self._clock()
+        async with self._session() as session, session.begin():
+            person_id = await session.scalar(select(Person.id).where(Person.chat_id == chat_id))
+            if person_id is None:
+                raise LookupError("only a person who has agreed to the privacy notice can open a case")
+            existing = await self._one_case(session, Case.person_id == person_id, Case.status == "open")
+            if existing is not None:
+                return existing, False
+            row = Case(
+                person_id=person_id,
+                city=city,
+                language=_language(language),
+                key=key,
+                urgent=urgent,
+                status="open",
+                group_chat_id=group_chat_id,
+                created_at=now,
+                remind_at=None if remind_at is None else _aware(remind_at, "remind_at"),
+                reminders=0,
+            )
+            session.add(row)
+            await session.flush()
+            session.add(AuditEntry(case_id=row.id, action="open", detail=key, created_at=now))
+            opened = await self._one_case(session, Case.id == row.id)
+        assert opened is not None
+        return opened, True
+
+    async def set_case_topic(self, case_id: int, *, thread_id: int, card_message_id: int | None) -> None:
+        async with self._session() as session, session.begin():
+            await session.execute(
+                update(Case)
+                .where(Case.id == case_id)
+                .values(thread_id=thread_id, card_message_id=card_message_id)
+            )
+
+    async def get_case(self, case_id: int) -> CaseData | None:
+        async with self._session() as session, session.begin():
+            return await self._one_case(session, Case.id == case_id)
+
+    async def open_case_of(self, chat_id: int) -> CaseData | None:
+        """The person's open case, if any."""
+        async with self._session() as session, session.begin():
+            return await self._one_case(session, Person.chat_id == chat_id, Case.status == "open")
+
+    async def case_in_topic(self, group_chat_id: int, thread_id: int) -> CaseData | None:
+        """The open case discussed in a forum topic, if any."""
+        async with self._session() as session, session.begin():
+            return await self._one_case(
+                session,
+                Case.group_chat_id == group_chat_id,
+                Case.thread_id == thread_id,
+                Case.status == "open",
+            )
+
+    async def claim_case(self, case_id: int, staff_id: int) -> tuple[bool, CaseData | None]:
+        """Make ``staff_id`` the owner if nobody owns the open case: one conditional UPDATE, so of two
+        simultaneous claims exactly one wins. Returns (won, the case as it is now)."""
+        now = self._clock()
+        async with self._session() as session, session.begin():
+            result = await session.execute(
+                update(Case)
+                .where(Case.id == case_id, Case.status == "open", Case.owner_id.is_(None))
+                .values(owner_id=staff_id, claimed_at=now, remind_at=None),
+                execution_options={"synchronize_session": False},
+            )
+            assert isinstance(result, CursorResult)
+            won = result.rowcount == 1
+            if won:
+                session.add(AuditEntry(case_id=case_id, action="claim", actor_id=staff_id, created_at=now))
+            return won, await self._one_case(session, Case.id == case_id)
+
+    async def close_case(self, case_id: int, actor_id: int | None, action: str = "close") -> CaseData | None:
+        """Close an open case (action ``close``, ``return`` or ``erase``); None if it was not open."""
+        if action not in ("close", "return", "erase"):
+            raise ValueError(f"cannot close a case with action {action!r}")
+        now = self._clock()
+        async with self._session() as session, session.begin():
+            result = await session.execute(
+                update(Case)
+                .where(Case.id == case_id, Case.status == "open")
+                .values(status="closed", closed_at=now, remind_at=None),
+                execution_options={"synchronize_session": False},
+            )
+            assert isinstance(result, CursorResult)
+            if result.rowcount != 1:
+                return None
+            session.add(AuditEntry(case_id=case_id, action=action, actor_id=actor_id, created_at=now))
+            return await self._one_case(session, Case.id == case_id)
+
+    async def transfer_case(
+        self,
+        case_id: int,
+        *,
+        city: str,
+        group_chat_id: int,
+        thread_id: int,
+        card_message_id: int | None,
+        remind_at: datetime | None,
+        actor_id: int,
+    ) -> CaseData | None:
+        """Move an open case to another city's group; it becomes unassigned there."""
+        now = self._clock()
+        async with self._session() as session, session.begin():
+            result = await session.execute(
+                update(Case)
+                .where(Case.id == case_id, Case.status == "open")
+                .values(
+                    city=city,
+                    group_chat_id=group_chat_id,
+                    thread_id=thread_id,
+                    card_message_id=card_message_id,
+                    owner_id=None,
+                    claimed_at=None,
+                    remind_at=remind_at,
+                    reminders=0,
+                ),
+                execution_options={"synchronize_session": False},
+            )
+            assert isinstance(result, CursorResult)
+            if result.rowcount != 1:
+                return None
+            session.add(
+                AuditEntry(case_id=case_id, action="transfer", actor_id=actor_id, detail=city, created_at=now)
+            )
+            return await self._one_case(session, Case.id == case_id)
+
+    async def due_reminders(self, now: datetime) -> list[CaseData]:
+        """Open, unclaimed cases whose reminder time has come."""
+        stmt = (
+            self._cases()
+            .where(
+                Case.status == "open",
+                Case.owner_id.is_(None),
+                Case.thread_id.is_not(None),
+                Case.remind_at <= _aware(now, "now"),
+            )
+            .order_by(Case.remind_at)
+        )
+        async with self._session() as session, session.begin():
+            return [CaseData(*row) for row in (await session.execute(stmt)).all()]
+
+    async def reminded(self, case: CaseData, next_at: datetime) -> bool:
+        """Record a reminder and set the next one; False if another process did it first."""
+        now = self._clock()
+        async with self._session() as session, session.begin():
+            result = await session.execute(
+                update(Case)
+                .where(Case.id == case.id, Case.remind_at == case.remind_at, Case.owner_id.is_(None))
+                .values(remind_at=_aware(next_at, "next_at"), reminders=Case.reminders + 1),
+                execution_options={"synchronize_session": False},
+            )
+            assert isinstance(result, CursorResult)
+            if result.rowcount != 1:
+                return False
+            session.add(AuditEntry(case_id=case.id, action="remind", created_at=now))
+            return True
+
+    async def rate_case(self, case_id: int, chat_id: int, rating: int) -> bool:
+        """The person's 1–5 rating of a closed case of theirs; only the first rating counts."""
+        if not 1 <= rating <= 5:
+            raise ValueError("rating must be between 1 and 5")
+        now = self._clock()
+        async with self._session() as session, session.begin():
+            person_id = select(Person.id).where(Person.chat_id == chat_id).scalar_subquery()
+            result = await session.execute(
+                update(Case)
+                .where(
+                    Case.id == case_id,
+                    Case.person_id == person_id,
+                    Case.status == "closed",
+                    Case.rating.is_(None),
+                )
+                .values(rating=rating),
+                execution_options={"synchronize_session": False},
+            )
+            assert isinstance(result, CursorResult)
+            if result.rowcount != 1:
+                return False
+            session.add(AuditEntry(case_id=case_id, action="rating", detail=str(rating), created_at=now))
+            return True
+
+    async def audit(
+        self, case_id: int, action: str, actor_id: int | None = None, detail: str | None = None
+    ) -> None:
+        """Record a staff action (never message text)."""
+        if action not in CASE_ACTIONS:
+            raise ValueError(f"unknown case action {action!r}")
+        entry = AuditEntry(
+            case_id=case_id,
+            action=action,
+            actor_id=actor_id,
+            detail=None if detail is None else detail[:128],
+            created_at=self._clock(),
+        )
+        async with self._session() as session, session.begin():
+            session.add(entry)
+
+    async def audit_log(self, case_id: int) -> list[AuditRow]:
+        stmt = (
+            select(
+                AuditEntry.case_id,
+                AuditEntry.action,
+                AuditEntry.actor_id,
+                AuditEntry.detail,
+                AuditEntry.created_at,
+            )
+            .where(AuditEntry.case_id == case_id)
+            .order_by(AuditEntry.id)
+        )
+        async with self._session() as session, session.begin():
+            return [AuditRow(*row) for row in (await session.execute(stmt)).all()]
+
     # Retention
 
     async def purge(
@@ -320,10 +625,12 @@ class Storage:
         turns_older_than: timedelta,
         inactive_people_older_than: timedelta,
         unanswered_older_than: timedelta,
+        audit_older_than: timedelta | None = None,
     ) -> dict[str, int]:
         """Delete what is older than the retention limits; returns how many rows went, per table.
 
-        People not seen for ``inactive_people_older_than`` go with all their turns.
+        People not seen for ``inactive_people_older_than`` go with all their turns and cases; closed
+        cases go after ``turns_older_than``; the audit log after ``audit_older_than``.
         """
         _aware(now, "now")
         inactive: ColumnElement[bool] = Person.last_seen_at < now - inactive_people_older_than
@@ -335,11 +642,23 @@ class Storage:
                     | Turn.person_id.in_(select(Person.id).where(inactive))
                 ),
             )
+            cases = await self._delete(
+                session,
+                delete(Case).where(
+                    ((Case.status == "closed") & (Case.closed_at < now - turns_older_than))
+                    | Case.person_id.in_(select(Person.id).where(inactive))
+                ),
+            )
             people = await self._delete(session, delete(Person).where(inactive))
+            audit = 0
+            if audit_older_than is not None:
+                audit = await self._delete(
+                    session, delete(AuditEntry).where(AuditEntry.created_at < now - audit_older_than)
+                )
             unanswered = await self._delete(
                 session, delete(Unanswered).where(Unanswered.created_at < now - unanswered_older_than)
             )
-        return {"turns": turns, "people": people, "unanswered": unanswered}
+        return {"turns": turns, "cases": cases, "people": people, "unanswered": unanswered, "audit": audit}
 
     @staticmethod
     async def _delete(session: AsyncSession, stmt: Delete) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -21,7 +22,7 @@ from telegram.ext import (
 from ..runtime import Services
 from ..settings import Settings
 from ..storage import Storage
-from . import handlers
+from . import handlers, handoff
 from .context import BotContext, BotData
 
 __all__ = ["build_application", "run_bot", "webhook_options"]
@@ -32,7 +33,10 @@ BotApplication = Application[Any, BotContext, Any, Any, BotData, Any]
 
 
 def build_application(
-    settings: Settings, services: Services | None = None, storage: Storage | None = None
+    settings: Settings,
+    services: Services | None = None,
+    storage: Storage | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> BotApplication:
     """The bot with all handlers. Services and storage are opened in ``post_init`` unless given."""
     if settings.telegram_token is None:
@@ -44,6 +48,9 @@ def build_application(
         data = application.bot_data
         data.services = services or await Services(settings).__aenter__()
         data.storage = storage or Storage(settings.database_url)
+        data.settings = settings
+        if clock is not None:
+            data.clock = clock
         if owned_storage:
             await data.storage.open()
         await set_commands(application)
@@ -68,7 +75,11 @@ def build_application(
     application: BotApplication = builder.build()
 
     private = filters.ChatType.PRIVATE
-    application.add_handler(TypeHandler(Update, handlers.require_consent), group=-1)
+    application.add_handler(TypeHandler(Update, handlers.require_consent), group=-2)
+    application.add_handler(
+        MessageHandler(private & ~filters.COMMAND & ~filters.StatusUpdate.ALL, handoff.relay_from_person),
+        group=-1,
+    )
     application.add_handler(CommandHandler("start", handlers.start, filters=private))
     application.add_handler(CommandHandler("language", handlers.change_language, filters=private))
     application.add_handler(CommandHandler("city", handlers.change_city, filters=private))
@@ -76,6 +87,23 @@ def build_application(
     application.add_handler(CommandHandler("menu", handlers.menu, filters=private))
     application.add_handler(CommandHandler("human", handlers.ask_human, filters=private))
     application.add_handler(CommandHandler("forget", handlers.forget, filters=private))
+    groups = sorted({group.chat_id for group in settings.handoff.groups.values()})
+    if groups:
+        staff = filters.Chat(chat_id=groups)
+        for name, callback in (
+            ("note", handoff.note),
+            ("send", handoff.send_answer),
+            ("quick", handoff.quick),
+            ("transfer", handoff.transfer),
+            ("close", handoff.close_command),
+            ("help", handoff.staff_help),
+        ):
+            application.add_handler(CommandHandler(name, callback, filters=staff))
+        application.add_handler(
+            MessageHandler(staff & ~filters.COMMAND & ~filters.StatusUpdate.ALL, handoff.staff_message)
+        )
+        application.add_handler(CallbackQueryHandler(handoff.case_button, pattern=r"^(case|quick):"))
+    application.add_handler(CallbackQueryHandler(handoff.rate, pattern=r"^rate:"))
     application.add_handler(CallbackQueryHandler(handlers.callback))
     application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, handlers.question))
     application.add_handler(
@@ -85,6 +113,9 @@ def build_application(
     application.add_error_handler(handlers.error_handler)
     if application.job_queue is not None:
         application.job_queue.run_repeating(purge_expired, interval=dt.timedelta(hours=24), first=60)
+        if groups:
+            interval = settings.handoff.check_interval_seconds
+            application.job_queue.run_repeating(handoff.remind_unclaimed, interval=interval, first=interval)
     return application
 
 
@@ -97,6 +128,7 @@ async def purge_expired(context: BotContext) -> None:
         turns_older_than=days,
         inactive_people_older_than=days,
         unanswered_older_than=dt.timedelta(days=privacy.unanswered_retention_days),
+        audit_older_than=dt.timedelta(days=privacy.audit_retention_days),
     )
     logger.info("retention purge: %s", deleted)
 

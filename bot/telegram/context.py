@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +13,7 @@ if TYPE_CHECKING:
     from babel.support import NullTranslations
 
     from ..runtime import Services
+    from ..settings import Settings
     from ..storage import Storage
 
 __all__ = ["BotContext", "BotData", "ChatState"]
@@ -22,7 +25,14 @@ class ChatState:
 
     language: str | None = None
     pending_city: str | None = None
+    # Bad turns in a row: "did you mean…" replies and answers marked 👎. An answer starts a new run
+    # tentatively; ``unhelpful_before_answer`` remembers the run it interrupted, should it get a 👎.
     unhelpful_in_a_row: int = 0
+    unhelpful_before_answer: int = 0
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 class BotData:
@@ -31,6 +41,10 @@ class BotData:
     def __init__(self) -> None:
         self.services: Services | None = None
         self.storage: Storage | None = None
+        # The deployment settings the application was built with (staff groups, handoff timings).
+        self.settings: Settings | None = None
+        # The time handoff reminders are computed with (tests move it by hand).
+        self.clock: Callable[[], dt.datetime] = _utcnow
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
@@ -42,6 +56,11 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], B
         if services is None:
             raise RuntimeError("services are not open")
         return services
+
+    @property
+    def settings(self) -> Settings:
+        """The application's settings (those of the services unless the application was given others)."""
+        return self.bot_data.settings or self.services.settings
 
     @property
     def storage(self) -> Storage:

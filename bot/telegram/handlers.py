@@ -13,6 +13,7 @@ from nlu import normalise
 
 from ..engine import InvalidQuestion, Outcome, Reply
 from ..language import native_name, negotiate
+from . import handoff
 from .context import BotContext
 from .ui import TOPIC_EMOJI, answer_card, answer_keyboard, city_keyboard, language_keyboard, rows
 
@@ -234,9 +235,11 @@ async def menu(update: Update, context: BotContext) -> None:
 
 
 async def ask_human(update: Update, context: BotContext) -> None:
-    """Tell the person how to reach a caseworker of their city."""
+    """Hand the conversation to a caseworker; where the city has no staff group, show its contacts."""
     chat = update.effective_chat
     assert chat is not None
+    if await handoff.open_case(update, context, key=await _last_topic(context, chat.id)):
+        return
     lang = await language_of(update, context)
     person = await context.storage.get_person(chat.id)
     city = person.city if person and person.city else context.services.settings.cities[0]
@@ -255,6 +258,28 @@ async def ask_human(update: Update, context: BotContext) -> None:
     )
     for text in answer_card(engine, reply):
         await _send_html(update, text)
+
+
+async def _last_topic(context: BotContext, chat_id: int) -> str | None:
+    """The content key the conversation was last about, for the case card."""
+    content_keys = context.services.kb.taxonomy.content_keys
+    for turn in reversed(await context.storage.recent_turns(chat_id, 6)):
+        if turn.key in content_keys:
+            return turn.key
+    return None
+
+
+async def _struggling(update: Update, context: BotContext, *, unhelpful_answer: bool = False) -> None:
+    """Count a low-confidence or unhelpful turn; the second in a row hands over to a person."""
+    state = context.state
+    if unhelpful_answer:
+        state.unhelpful_in_a_row = state.unhelpful_before_answer + 1
+        state.unhelpful_before_answer = 0
+    else:
+        state.unhelpful_in_a_row += 1
+    if state.unhelpful_in_a_row >= 2 and update.effective_chat is not None:
+        key = await _last_topic(context, update.effective_chat.id)
+        await handoff.open_case(update, context, key=key, struggling=True)
 
 
 async def forget(update: Update, context: BotContext) -> None:
@@ -335,6 +360,14 @@ async def question(update: Update, context: BotContext) -> None:
             person.city, reply.language, normalise(message.text)[:500], reply.key, reply.confidence
         )
     await show_reply(update, context, reply)
+    if reply.urgent:
+        # The emergency numbers are already on screen; now a person takes over, as urgent.
+        await handoff.open_case(update, context, key=reply.key, urgent=True)
+    elif reply.outcome is Outcome.CLARIFY:
+        await _struggling(update, context)
+    elif reply.outcome is Outcome.ANSWER:
+        context.state.unhelpful_before_answer = context.state.unhelpful_in_a_row
+        context.state.unhelpful_in_a_row = 0
 
 
 async def media(update: Update, context: BotContext) -> None:
@@ -416,10 +449,9 @@ async def callback(update: Update, context: BotContext) -> None:
             await storage.add_feedback(person.city, lang, key, helpful == "1")
         _ = context.translations(lang).gettext
         if helpful == "1":
-            context.state.unhelpful_in_a_row = 0
+            context.state.unhelpful_in_a_row = context.state.unhelpful_before_answer = 0
             await _reply(update, _("Thank you for your feedback!"))
         else:
-            context.state.unhelpful_in_a_row += 1
             keyboard = InlineKeyboardMarkup(
                 [[InlineKeyboardButton("🙋 " + _("Talk to a person"), callback_data="human")]]
             )
@@ -430,10 +462,13 @@ async def callback(update: Update, context: BotContext) -> None:
             )
         if query.message is not None and isinstance(query.message, Message):
             await query.message.edit_reply_markup(None)
+        if helpful != "1":
+            await _struggling(update, context, unhelpful_answer=True)
     elif kind == "human":
         await ask_human(update, context)
     elif kind == "forget":
         context.state.pending_city = None
+        await handoff.end_case_for_erasure(context, chat.id)
         deleted = await storage.forget(chat.id)
         if context.user_data is not None:
             context.user_data.clear()
