@@ -42,6 +42,10 @@ def extract(target: Path) -> None:
         "--no-location",
         "--sort-output",
         "--add-comments=TRANSLATORS:",
+        # Besides the standard _() and ngettext(): _p() for the person's language and _t() for
+        # another group's, where one handler writes to staff and to the person (bot/telegram/handoff.py).
+        "--keyword=_p",
+        "--keyword=_t",
         "--project=integra-assistant",
         "--omit-header",
         ".",

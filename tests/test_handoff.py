@@ -143,6 +143,8 @@ async def test_handoff_in_ukrainian_relays_both_ways_sends_answers_and_closes_wi
 ) -> None:
     api, t = world.api, world.t
     async with world.running() as storage:
+        menu = {c["command"]: c["description"] for c in api.my_commands({"type": "chat", "chat_id": PRAGUE})}
+        assert menu["send"] == t("cs", "send an answer in the person's language") and "note" in menu
         person = Chat(api, api.user(2001, "Olena", language_code="uk", username="olena_k"), services)
         await person.onboard("uk", "prague")
         await person.say("як продовжити посвідку на проживання")
@@ -412,3 +414,21 @@ async def test_out_of_hours_transfer_and_erasure(world: World, services: Service
         assert await storage.get_case(1) is None  # erased with the person
         actions = [row.action for row in await storage.audit_log(1)]
         assert actions == ["open", "transfer", "erase"]  # the audit log keeps no person data
+
+
+async def test_without_rights_to_open_topics_the_person_gets_the_citys_contacts(
+    world: World, services: Services
+) -> None:
+    api = world.api
+    world.osijek.set_member(api.world.bot.id, "member")  # an admin forgot to make the bot an admin
+    async with world.running() as storage:
+        person = Chat(api, api.user(2007, "Marko", language_code="hr"), services)
+        await person.onboard("hr", "osijek")
+        [contacts] = await person.say("/human")
+        assert contacts["text"].startswith(world.t("hr", "These people can help you in person:"))
+        expected = services.kb.answer("osijek", "services.integration_centre", "hr")
+        assert expected is not None and expected.text.split("\n")[0][:40] in contacts["text"]
+        assert await storage.open_case_of(2007) is None
+        assert [row.action for row in await storage.audit_log(1)] == ["open", "return"]
+        [card] = await person.say("kako produljiti boravak")  # the bot keeps answering
+        assert "👍" in buttons(card)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from telegram import BotCommand, Update
+from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -137,12 +137,15 @@ async def set_commands(application: BotApplication) -> None:
     """Register the command menu, localised for every supported language."""
     data = application.bot_data
     assert data.services is not None
-    settings = data.services.settings
+    settings = data.settings or data.services.settings
     fake_context = BotContext(application)
     for lang in (None, *settings.languages):
         code = lang or settings.default_language
         commands = [BotCommand(n, d) for n, d in handlers.command_descriptions(code, fake_context)]
         await application.bot.set_my_commands(commands, language_code=lang)
+    for group in {group.chat_id: group for group in settings.handoff.groups.values()}.values():
+        staff = [BotCommand(n, d) for n, d in handoff.command_descriptions(group.language, fake_context)]
+        await application.bot.set_my_commands(staff, scope=BotCommandScopeChat(group.chat_id))
 
 
 def webhook_options(settings: Settings) -> dict[str, Any]:

@@ -37,6 +37,7 @@ __all__ = [
     "QUICK_REPLIES",
     "case_button",
     "close_command",
+    "command_descriptions",
     "end_case_for_erasure",
     "note",
     "open_case",
@@ -142,7 +143,8 @@ async def _card(context: BotContext, case: CaseData, group: StaffGroup, origin: 
     services = context.services
     engine, kb = services.engine, services.kb
     _ = context.translations(group.language).gettext
-    lines = [f"<b>{html.escape(_('Case {number}').format(number=case.number))}</b>"]
+    title = _("Case {number}").format(number=case.number)
+    lines = ["<b>" + html.escape(title) + "</b>"]
     if case.urgent:
         lines.append(
             "🚨 <b>"
@@ -160,7 +162,7 @@ async def _card(context: BotContext, case: CaseData, group: StaffGroup, origin: 
         html.escape(_("Topic: {topic}").format(topic=topic)),
         html.escape(_("Opened: {time}").format(time=_when(case.created_at, group, group.language))),
         "",
-        f"<b>{html.escape(_('Recent conversation'))}</b>",
+        "<b>" + html.escape(_("Recent conversation")) + "</b>",
     ]
     turns = await context.storage.recent_turns(case.chat_id, context.settings.handoff.card_turns)
     for turn in turns:
@@ -639,6 +641,19 @@ async def close_command(update: Update, context: BotContext) -> None:
     refusal = await _end(context, case, group, user, "close")
     if refusal:
         await message.reply_text(refusal)
+
+
+def command_descriptions(language: str, context: BotContext) -> list[tuple[str, str]]:
+    """The staff group's command menu."""
+    _ = context.translations(language).gettext
+    return [
+        ("send", _("send an answer in the person's language")),
+        ("quick", _("ready replies")),
+        ("note", _("internal note, never sent")),
+        ("transfer", _("move the case to another city")),
+        ("close", _("close the case")),
+        ("help", _("how cases work")),
+    ]
 
 
 async def staff_help(update: Update, context: BotContext) -> None:

@@ -75,7 +75,7 @@ def answer_card(engine: Engine, reply: Reply) -> list[str]:
             f'• <a href="{html.escape(url, quote=True)}">{html.escape(_short_url(url))}</a>'
             for url in answer.sources
         )
-        parts.append(f"<b>{html.escape(_('Sources:'))}</b>\n{links}")
+        parts.append("<b>" + html.escape(_("Sources:")) + "</b>\n" + links)
         checked = format_date(answer.last_reviewed, format="long", locale=lang)
         footer = html.escape(_("Last checked: {date}").format(date=checked))
         if answer.status != "reviewed":
