@@ -10,7 +10,7 @@ from enum import Enum
 from types import TracebackType
 from typing import Any, Final, Literal, Self
 
-from sqlalchemy import ColumnElement, Delete, case, delete, event, func, select, update
+from sqlalchemy import ColumnElement, Delete, Update, case, delete, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -281,7 +281,7 @@ class Storage:
     async def forget(self, chat_id: int) -> bool:
         """Erase the person and their conversation; True if there was anything to erase."""
         async with self._session() as session, session.begin():
-            deleted = await self._delete(session, delete(Person).where(Person.chat_id == chat_id))
+            deleted = await self._changed(session, delete(Person).where(Person.chat_id == chat_id))
         return deleted > 0
 
     # Conversation
@@ -308,7 +308,7 @@ class Storage:
                 .limit(1)
             )
             if oldest_kept is not None:
-                await self._delete(
+                await self._changed(
                     session, delete(Turn).where(Turn.person_id == person_id, Turn.id < oldest_kept)
                 )
 
@@ -463,14 +463,13 @@ class Storage:
         simultaneous claims exactly one wins. Returns (won, the case as it is now)."""
         now = self._clock()
         async with self._session() as session, session.begin():
-            result = await session.execute(
+            changed = await self._changed(
+                session,
                 update(Case)
                 .where(Case.id == case_id, Case.status == "open", Case.owner_id.is_(None))
                 .values(owner_id=staff_id, claimed_at=now, remind_at=None),
-                execution_options={"synchronize_session": False},
             )
-            assert isinstance(result, CursorResult)
-            won = result.rowcount == 1
+            won = changed == 1
             if won:
                 session.add(AuditEntry(case_id=case_id, action="claim", actor_id=staff_id, created_at=now))
             return won, await self._one_case(session, Case.id == case_id)
@@ -481,14 +480,13 @@ class Storage:
             raise ValueError(f"cannot close a case with action {action!r}")
         now = self._clock()
         async with self._session() as session, session.begin():
-            result = await session.execute(
+            changed = await self._changed(
+                session,
                 update(Case)
                 .where(Case.id == case_id, Case.status == "open")
                 .values(status="closed", closed_at=now, remind_at=None),
-                execution_options={"synchronize_session": False},
             )
-            assert isinstance(result, CursorResult)
-            if result.rowcount != 1:
+            if changed != 1:
                 return None
             session.add(AuditEntry(case_id=case_id, action=action, actor_id=actor_id, created_at=now))
             return await self._one_case(session, Case.id == case_id)
@@ -507,7 +505,8 @@ class Storage:
         """Move an open case to another city's group; it becomes unassigned there."""
         now = self._clock()
         async with self._session() as session, session.begin():
-            result = await session.execute(
+            changed = await self._changed(
+                session,
                 update(Case)
                 .where(Case.id == case_id, Case.status == "open")
                 .values(
@@ -520,10 +519,8 @@ class Storage:
                     remind_at=remind_at,
                     reminders=0,
                 ),
-                execution_options={"synchronize_session": False},
             )
-            assert isinstance(result, CursorResult)
-            if result.rowcount != 1:
+            if changed != 1:
                 return None
             session.add(
                 AuditEntry(case_id=case_id, action="transfer", actor_id=actor_id, detail=city, created_at=now)
@@ -549,14 +546,13 @@ class Storage:
         """Record a reminder and set the next one; False if another process did it first."""
         now = self._clock()
         async with self._session() as session, session.begin():
-            result = await session.execute(
+            changed = await self._changed(
+                session,
                 update(Case)
                 .where(Case.id == case.id, Case.remind_at == case.remind_at, Case.owner_id.is_(None))
                 .values(remind_at=_aware(next_at, "next_at"), reminders=Case.reminders + 1),
-                execution_options={"synchronize_session": False},
             )
-            assert isinstance(result, CursorResult)
-            if result.rowcount != 1:
+            if changed != 1:
                 return False
             session.add(AuditEntry(case_id=case.id, action="remind", created_at=now))
             return True
@@ -568,7 +564,8 @@ class Storage:
         now = self._clock()
         async with self._session() as session, session.begin():
             person_id = select(Person.id).where(Person.chat_id == chat_id).scalar_subquery()
-            result = await session.execute(
+            changed = await self._changed(
+                session,
                 update(Case)
                 .where(
                     Case.id == case_id,
@@ -577,10 +574,8 @@ class Storage:
                     Case.rating.is_(None),
                 )
                 .values(rating=rating),
-                execution_options={"synchronize_session": False},
             )
-            assert isinstance(result, CursorResult)
-            if result.rowcount != 1:
+            if changed != 1:
                 return False
             session.add(AuditEntry(case_id=case_id, action="rating", detail=str(rating), created_at=now))
             return True
@@ -635,33 +630,34 @@ class Storage:
         _aware(now, "now")
         inactive: ColumnElement[bool] = Person.last_seen_at < now - inactive_people_older_than
         async with self._session() as session, session.begin():
-            turns = await self._delete(
+            turns = await self._changed(
                 session,
                 delete(Turn).where(
                     (Turn.created_at < now - turns_older_than)
                     | Turn.person_id.in_(select(Person.id).where(inactive))
                 ),
             )
-            cases = await self._delete(
+            cases = await self._changed(
                 session,
                 delete(Case).where(
                     ((Case.status == "closed") & (Case.closed_at < now - turns_older_than))
                     | Case.person_id.in_(select(Person.id).where(inactive))
                 ),
             )
-            people = await self._delete(session, delete(Person).where(inactive))
+            people = await self._changed(session, delete(Person).where(inactive))
             audit = 0
             if audit_older_than is not None:
-                audit = await self._delete(
+                audit = await self._changed(
                     session, delete(AuditEntry).where(AuditEntry.created_at < now - audit_older_than)
                 )
-            unanswered = await self._delete(
+            unanswered = await self._changed(
                 session, delete(Unanswered).where(Unanswered.created_at < now - unanswered_older_than)
             )
         return {"turns": turns, "cases": cases, "people": people, "unanswered": unanswered, "audit": audit}
 
     @staticmethod
-    async def _delete(session: AsyncSession, stmt: Delete) -> int:
+    async def _changed(session: AsyncSession, stmt: Delete | Update) -> int:
+        """Run a bulk DELETE or UPDATE; how many rows it changed."""
         result = await session.execute(stmt, execution_options={"synchronize_session": False})
         assert isinstance(result, CursorResult)
         return result.rowcount

@@ -373,8 +373,10 @@ async def end_case_for_erasure(context: BotContext, chat_id: int) -> None:
 # --- staff side ------------------------------------------------------------------------------------
 
 
-async def _staff_case(update: Update, context: BotContext) -> tuple[CaseData, StaffGroup, User] | None:
-    """The open case of the topic this update comes from, if its sender is staff; else None."""
+async def _staff_case(
+    update: Update, context: BotContext
+) -> tuple[CaseData, StaffGroup, User, Message] | None:
+    """The open case of the topic this message comes from, if its sender is staff; else None."""
     message, user = update.effective_message, update.effective_user
     if message is None or message.message_thread_id is None or not message.is_topic_message:
         return None
@@ -386,7 +388,7 @@ async def _staff_case(update: Update, context: BotContext) -> tuple[CaseData, St
         logger.info("ignored an update from someone who is not staff in the topic of %s", case.number)
         return None
     assert user is not None
-    return case, group, user
+    return case, group, user, message
 
 
 async def _take(
@@ -435,11 +437,9 @@ async def _announce_claim(context: BotContext, case: CaseData, group: StaffGroup
 
 async def staff_message(update: Update, context: BotContext) -> None:
     """What the case owner writes in the topic goes to the person, marked as from a caseworker."""
-    found = await _staff_case(update, context)
-    message = update.effective_message
-    if found is None or message is None:
+    if (found := await _staff_case(update, context)) is None:
         return
-    case, group, user = found
+    case, group, user, message = found
     owned, refusal = await _take(context, case, group, user)
     if owned is None:
         await message.reply_text(refusal or "")
@@ -469,19 +469,16 @@ async def staff_message(update: Update, context: BotContext) -> None:
 
 async def note(update: Update, context: BotContext) -> None:
     """/note TEXT: an internal note, never sent to the person (only the fact is recorded)."""
-    found = await _staff_case(update, context)
-    if found is not None:
-        case, _staff_group, user = found
+    if (found := await _staff_case(update, context)) is not None:
+        case, _group, user, _message = found
         await context.storage.audit(case.id, "note", user.id)
 
 
 async def send_answer(update: Update, context: BotContext) -> None:
     """/send KEY: the knowledge-base answer for KEY, in the person's language, for the case's city."""
-    found = await _staff_case(update, context)
-    message = update.effective_message
-    if found is None or message is None:
+    if (found := await _staff_case(update, context)) is None:
         return
-    case, group, user = found
+    case, group, user, message = found
     services = context.services
     kb = services.kb
     _ = context.translations(group.language).gettext
@@ -533,11 +530,9 @@ async def send_answer(update: Update, context: BotContext) -> None:
 
 async def quick(update: Update, context: BotContext) -> None:
     """/quick: ready replies as buttons, in the staff's language; sent in the person's language."""
-    found = await _staff_case(update, context)
-    message = update.effective_message
-    if found is None or message is None:
+    if (found := await _staff_case(update, context)) is None:
         return
-    case, group, _user = found
+    case, group, _user, message = found
     _ = context.translations(group.language).gettext
     buttons = [
         [InlineKeyboardButton(_(text)[:64], callback_data=f"quick:{case.id}:{i}")]
@@ -568,11 +563,9 @@ def _find_city(context: BotContext, text: str, language: str) -> str | None:
 
 async def transfer(update: Update, context: BotContext) -> None:
     """/transfer CITY: move the case to that city's staff group, unassigned."""
-    found = await _staff_case(update, context)
-    message = update.effective_message
-    if found is None or message is None:
+    if (found := await _staff_case(update, context)) is None:
         return
-    case, group, user = found
+    case, group, user, message = found
     settings = context.settings
     engine = context.services.engine
     _ = context.translations(group.language).gettext
@@ -633,11 +626,9 @@ async def transfer(update: Update, context: BotContext) -> None:
 
 async def close_command(update: Update, context: BotContext) -> None:
     """/close in a case topic: like the Close button."""
-    found = await _staff_case(update, context)
-    message = update.effective_message
-    if found is None or message is None:
+    if (found := await _staff_case(update, context)) is None:
         return
-    case, group, user = found
+    case, group, user, message = found
     refusal = await _end(context, case, group, user, "close")
     if refusal:
         await message.reply_text(refusal)
