@@ -137,8 +137,8 @@ async def set_commands(application: BotApplication) -> None:
     """Register the command menu, localised for every supported language."""
     data = application.bot_data
     assert data.services is not None
-    settings = data.settings or data.services.settings
     fake_context = BotContext(application)
+    settings = fake_context.settings
     for lang in (None, *settings.languages):
         code = lang or settings.default_language
         commands = [BotCommand(n, d) for n, d in handlers.command_descriptions(code, fake_context)]

@@ -30,6 +30,22 @@ class ChatState:
     unhelpful_in_a_row: int = 0
     unhelpful_before_answer: int = 0
 
+    def answered(self) -> None:
+        """The bot gave an answer (which may still get a 👎)."""
+        self.unhelpful_before_answer, self.unhelpful_in_a_row = self.unhelpful_in_a_row, 0
+
+    def missed(self, *, unhelpful_answer: bool = False) -> int:
+        """A "did you mean…" reply, or a 👎 on the last answer; returns the bad turns in a row."""
+        if unhelpful_answer:
+            self.unhelpful_in_a_row, self.unhelpful_before_answer = self.unhelpful_before_answer + 1, 0
+        else:
+            self.unhelpful_in_a_row += 1
+        return self.unhelpful_in_a_row
+
+    def reset(self) -> None:
+        """A 👍, or a person has taken over: the run is over."""
+        self.unhelpful_in_a_row = self.unhelpful_before_answer = 0
+
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)

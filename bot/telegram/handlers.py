@@ -238,7 +238,7 @@ async def ask_human(update: Update, context: BotContext) -> None:
     """Hand the conversation to a caseworker; where the city has no staff group, show its contacts."""
     chat = update.effective_chat
     assert chat is not None
-    if await handoff.open_case(update, context, key=await _last_topic(context, chat.id)):
+    if await handoff.open_case(update, context):
         return
     lang = await language_of(update, context)
     person = await context.storage.get_person(chat.id)
@@ -260,26 +260,10 @@ async def ask_human(update: Update, context: BotContext) -> None:
         await _send_html(update, text)
 
 
-async def _last_topic(context: BotContext, chat_id: int) -> str | None:
-    """The content key the conversation was last about, for the case card."""
-    content_keys = context.services.kb.taxonomy.content_keys
-    for turn in reversed(await context.storage.recent_turns(chat_id, 6)):
-        if turn.key in content_keys:
-            return turn.key
-    return None
-
-
 async def _struggling(update: Update, context: BotContext, *, unhelpful_answer: bool = False) -> None:
     """Count a low-confidence or unhelpful turn; the second in a row hands over to a person."""
-    state = context.state
-    if unhelpful_answer:
-        state.unhelpful_in_a_row = state.unhelpful_before_answer + 1
-        state.unhelpful_before_answer = 0
-    else:
-        state.unhelpful_in_a_row += 1
-    if state.unhelpful_in_a_row >= 2 and update.effective_chat is not None:
-        key = await _last_topic(context, update.effective_chat.id)
-        await handoff.open_case(update, context, key=key, struggling=True)
+    if context.state.missed(unhelpful_answer=unhelpful_answer) >= 2:
+        await handoff.open_case(update, context, struggling=True)
 
 
 async def forget(update: Update, context: BotContext) -> None:
@@ -366,8 +350,7 @@ async def question(update: Update, context: BotContext) -> None:
     elif reply.outcome is Outcome.CLARIFY:
         await _struggling(update, context)
     elif reply.outcome is Outcome.ANSWER:
-        context.state.unhelpful_before_answer = context.state.unhelpful_in_a_row
-        context.state.unhelpful_in_a_row = 0
+        context.state.answered()
 
 
 async def media(update: Update, context: BotContext) -> None:
@@ -449,7 +432,7 @@ async def callback(update: Update, context: BotContext) -> None:
             await storage.add_feedback(person.city, lang, key, helpful == "1")
         _ = context.translations(lang).gettext
         if helpful == "1":
-            context.state.unhelpful_in_a_row = context.state.unhelpful_before_answer = 0
+            context.state.reset()
             await _reply(update, _("Thank you for your feedback!"))
         else:
             keyboard = InlineKeyboardMarkup(

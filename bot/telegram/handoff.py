@@ -93,11 +93,15 @@ def _minutes(delta: dt.timedelta) -> int:
     return max(1, round(delta.total_seconds() / 60))
 
 
+def _remind_after(context: BotContext, urgent: bool) -> float:
+    """Minutes a case may wait unclaimed before the group is reminded."""
+    handoff = context.settings.handoff
+    return handoff.urgent_remind_after_minutes if urgent else handoff.remind_after_minutes
+
+
 def _reminder_time(context: BotContext, group: StaffGroup, after: dt.datetime, urgent: bool) -> dt.datetime:
     """Urgent cases are reminded around the clock; others when staff are at work."""
-    handoff = context.settings.handoff
-    minutes = handoff.urgent_remind_after_minutes if urgent else handoff.remind_after_minutes
-    due = after + dt.timedelta(minutes=minutes)
+    due = after + dt.timedelta(minutes=_remind_after(context, urgent))
     return due if urgent else group.hours().next_opening(due)
 
 
@@ -232,11 +236,26 @@ async def _to_person(
 # --- opening a case (person side) ------------------------------------------------------------------
 
 
+async def _last_topic(context: BotContext, chat_id: int) -> str | None:
+    """The content key the conversation was last about, for the case card."""
+    content_keys = context.services.kb.taxonomy.content_keys
+    for turn in reversed(await context.storage.recent_turns(chat_id, 6)):
+        if turn.key in content_keys:
+            return turn.key
+    return None
+
+
 async def open_case(
-    update: Update, context: BotContext, *, key: str | None, urgent: bool = False, struggling: bool = False
+    update: Update,
+    context: BotContext,
+    *,
+    key: str | None = None,
+    urgent: bool = False,
+    struggling: bool = False,
 ) -> bool:
-    """Hand the conversation to the city's staff. False when the city has no staff group (or it
-    cannot be reached): the caller then shows the city's contacts instead."""
+    """Hand the conversation to the city's staff, about ``key`` (by default the topic the conversation
+    was last about). False when the city has no staff group (or it cannot be reached): the caller
+    then shows the city's contacts instead."""
     chat = update.effective_chat
     if chat is None:
         return False
@@ -254,12 +273,12 @@ async def open_case(
         chat.id,
         city=person.city,
         language=lang,
-        key=key,
+        key=key or await _last_topic(context, chat.id),
         urgent=urgent,
         group_chat_id=group.chat_id,
         remind_at=_reminder_time(context, group, now, urgent),
     )
-    context.state.unhelpful_in_a_row = context.state.unhelpful_before_answer = 0
+    context.state.reset()
     if not created:
         await _to_person(context, case, _("You are already connected to a caseworker. Just write here."))
         return True
@@ -283,9 +302,7 @@ async def open_case(
     )
     hours = group.hours()
     if hours.is_open(now):
-        minutes = round(
-            settings.handoff.urgent_remind_after_minutes if urgent else settings.handoff.remind_after_minutes
-        )
+        minutes = round(_remind_after(context, urgent))
         parts.append(
             context.translations(lang)
             .ngettext(
@@ -311,22 +328,21 @@ async def open_case(
 
 
 async def relay_from_person(update: Update, context: BotContext) -> None:
-    """Group -1 for private messages: during a case, copy them into its topic instead of answering."""
+    """Group -1 for private non-command messages: during a case, copy them into its topic instead of
+    answering."""
     chat, message = update.effective_chat, update.effective_message
-    if chat is None or chat.type != "private" or message is None:
-        return
-    if message.text and message.text.startswith("/"):
+    if chat is None or message is None:
         return
     case = await context.storage.open_case_of(chat.id)
     if case is None or case.thread_id is None:
         return
-    await context.storage.add_turn(chat.id, "user", message.text or f"[{_kind(message)}]", None)
+    kind = _kind(message)
+    await context.storage.add_turn(chat.id, "user", message.text or f"[{kind}]", None)
     try:
         if message.text is not None:
             for chunk in split_text("👤 " + message.text):
                 await context.bot.send_message(case.group_chat_id, chunk, message_thread_id=case.thread_id)
         else:
-            kind = _kind(message)
             caption = "👤 " + (message.caption or "") if kind in CAPTIONED else None
             await message.copy(case.group_chat_id, message_thread_id=case.thread_id, caption=caption)
     except TelegramError as exc:
@@ -446,25 +462,24 @@ async def staff_message(update: Update, context: BotContext) -> None:
         return
     _p = _person_(context, owned).gettext
     label = "🙋 " + _p("Caseworker:")
+    kind = _kind(message)
     try:
         if message.text is not None:
             for chunk in split_text(label + "\n" + message.text):
                 await context.bot.send_message(owned.chat_id, rtl(owned.language, chunk))
+        elif kind in CAPTIONED:
+            caption = label + ("\n" + message.caption if message.caption else "")
+            await message.copy(owned.chat_id, caption=caption)
         else:
-            kind = _kind(message)
-            if kind in CAPTIONED:
-                caption = label + ("\n" + message.caption if message.caption else "")
-                await message.copy(owned.chat_id, caption=caption)
-            else:
-                await context.bot.send_message(owned.chat_id, rtl(owned.language, label))
-                await message.copy(owned.chat_id)
+            await context.bot.send_message(owned.chat_id, rtl(owned.language, label))
+            await message.copy(owned.chat_id)
     except TelegramError as exc:
         _ = context.translations(group.language).gettext
         logger.warning("could not deliver a reply of %s: %s", owned.number, type(exc).__name__)
         await message.reply_text("⚠️ " + _(NOT_DELIVERED))
         return
     await context.storage.audit(owned.id, "reply", user.id)
-    await context.storage.add_turn(owned.chat_id, "staff", message.text or f"[{_kind(message)}]", None)
+    await context.storage.add_turn(owned.chat_id, "staff", message.text or f"[{kind}]", None)
 
 
 async def note(update: Update, context: BotContext) -> None:
