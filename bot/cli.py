@@ -147,6 +147,9 @@ async def chat(settings: Settings) -> int:
             lang = reply.language
             print()
             print(render_plain(engine, reply))
+            if reply.followup is not None:
+                print()
+                print(render_plain(engine, reply.followup))
 
 
 def _run(args: argparse.Namespace) -> Any:

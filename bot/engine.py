@@ -10,7 +10,7 @@ from typing import Any
 from nlu import Classification, IntentScore, NLUClient, NLUError, NLUUnavailable, letter_count
 
 from .i18n import Catalogues
-from .knowledge import Answer, KnowledgeBase
+from .knowledge import EMERGENCY_KEY, Answer, KnowledgeBase
 from .language import Detection, LanguageDetector, native_name
 from .settings import Settings
 
@@ -18,11 +18,12 @@ __all__ = ["Engine", "InvalidQuestion", "Outcome", "Reply", "UnknownCity"]
 
 logger = logging.getLogger(__name__)
 
-EMERGENCY = "safety.emergency"
+EMERGENCY = EMERGENCY_KEY
 HANDOFF = "human_handoff"
 OUT_OF_SCOPE = "out_of_scope"
-# Questions longer than this are classified on their beginning: a long story still gets an answer.
-MAX_CLASSIFIED_CHARS = 1500
+# Questions longer than this are classified on their beginning (the model also classifies each
+# sentence); danger signals are looked for in the whole message, however long.
+MAX_CLASSIFIED_CHARS = 4000
 
 
 class Outcome(StrEnum):
@@ -64,6 +65,11 @@ class Reply:
     handoff: bool = False
     urgent: bool = False
     detection: Detection | None = None
+    # When an emergency is detected in a message that also asks something else, the emergency reply
+    # comes first and the answer to the other question follows.
+    followup: Reply | None = None
+    # Why the reply is urgent: "signal" (a danger signal), "detector" or "key" (the model).
+    urgent_reason: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``ask --jsonl`` record."""
@@ -80,8 +86,11 @@ class Reply:
             "urgent": self.urgent,
             "answer_language": self.answer.language if self.answer else self.language,
             "notice": self.notice,
-            "last_reviewed": self.answer.last_reviewed.isoformat() if self.answer else None,
-            "status": self.answer.status if self.answer else None,
+            "updated": self.answer.updated.isoformat() if self.answer else None,
+            "checked_by": self.answer.checked_by if self.answer else None,
+            "checked_on": str(self.answer.checked_on) if self.answer and self.answer.checked_on else None,
+            "urgent_reason": self.urgent_reason,
+            "followup": self.followup.to_json() if self.followup else None,
         }
 
 
@@ -169,22 +178,22 @@ class Engine:
         """Answer ``text`` for ``city``; ``prior`` is the person's current language, if known.
 
         Raises ``UnknownCity`` and ``InvalidQuestion``; an unreachable NLU server gives an
-        ``UNAVAILABLE`` reply rather than an exception.
+        ``UNAVAILABLE`` reply rather than an exception (or the emergency reply, when a danger signal
+        is in the text: that needs no model).
         """
         self.check_city(city)
         prior = prior if prior in self.settings.languages else None
         cleaned = self._validate(text, prior or self.settings.default_language)
-        detection = self.detector.detect(cleaned, prior)
-        language = detection.language
-        _ = self.catalogues[language].gettext
-
+        signal = self.kb.safety.signals.find(text)
         if not self.kb.has_content(city):
+            detection = self.detector.detect(cleaned, prior)
+            _ = self.catalogues[detection.language].gettext
             return Reply(
                 Outcome.NO_CONTENT,
                 city,
-                language,
+                detection.language,
                 _("Sorry, there is no information for {city} yet. Please ask to talk to a person.").format(
-                    city=self.city_name(city, language)
+                    city=self.city_name(city, detection.language)
                 ),
                 handoff=False,
                 detection=detection,
@@ -192,9 +201,14 @@ class Engine:
         try:
             if self.nlu is None:
                 raise NLUUnavailable("no NLU client")
-            result = await self.nlu.classify(cleaned)
+            result = await self.nlu.classify(cleaned[:MAX_CLASSIFIED_CHARS])
         except NLUError as exc:
             logger.warning("NLU unavailable: %s", type(exc).__name__)
+            detection = self.detector.detect(cleaned, prior)
+            language = detection.language
+            if signal is not None:
+                return self._emergency(city, language, detection, "signal")
+            _ = self.catalogues[language].gettext
             return Reply(
                 Outcome.UNAVAILABLE,
                 city,
@@ -205,7 +219,16 @@ class Engine:
                 ),
                 detection=detection,
             )
-        return self.decide(result, city, language, detection)
+        return self.reply_for(cleaned, city, prior, result, signal=signal is not None)
+
+    def reply_for(
+        self, text: str, city: str, prior: str | None, result: Classification, signal: bool | None = None
+    ) -> Reply:
+        """The reply to ``text`` once the model has classified it (``signal``: None = look for one)."""
+        if signal is None:
+            signal = self.kb.safety.signals.find(text) is not None
+        detection = self.detector.detect(text, prior, hint=result.languages)
+        return self.decide(result, city, detection.language, detection, signal=signal)
 
     def alternatives(self, result: Classification, exclude: str | None = None) -> list[IntentScore]:
         """Keys a person could pick instead: content keys and 'talk to a person'."""
@@ -219,16 +242,76 @@ class Engine:
             and score.confidence >= nlu.alternative_min_confidence
         ][: nlu.alternatives]
 
-    def decide(
-        self, result: Classification, city: str, language: str, detection: Detection | None = None
-    ) -> Reply:
-        """Turn a classification into a reply, applying the thresholds from ``config.yml``."""
+    def urgency(self, result: Classification, signal: bool = False) -> str | None:
+        """Why the message may be about someone in danger ("signal", "detector", "key"), or None."""
         nlu = self.settings.nlu
+        if signal:
+            return "signal"
+        if result.emergency >= nlu.emergency_detector_threshold:
+            return "detector"
+        if result.key == EMERGENCY and result.confidence >= nlu.emergency_threshold:
+            return "key"
+        return None
+
+    def _emergency(
+        self, city: str, language: str, detection: Detection | None, reason: str, confidence: float = 1.0
+    ) -> Reply:
+        reply = self.answer_key(EMERGENCY, city, language, confidence, detection)
+        reply.urgent, reply.handoff, reply.urgent_reason = True, True, reason
+        return reply
+
+    def _on_topic(self, key: str, confidence: float, nearest: float | None) -> bool:
+        """A confident prediction of a content key that is also close to a real example of it."""
+        nlu = self.settings.nlu
+        if confidence < nlu.answer_threshold:
+            return False
+        return key not in self._content_keys or nearest is None or nearest >= nlu.nearest_min
+
+    def _best_part(self, result: Classification) -> tuple[str, float] | None:
+        """The most confident content key among a long message's sentences, if one is sure enough."""
+        candidates = [
+            (part.confidence, part.key)
+            for part in result.parts
+            if part.key in self._content_keys and self._on_topic(part.key, part.confidence, part.nearest)
+        ]
+        if not candidates:
+            return None
+        confidence, key = max(candidates)
+        return key, confidence
+
+    def decide(
+        self,
+        result: Classification,
+        city: str,
+        language: str,
+        detection: Detection | None = None,
+        signal: bool = False,
+    ) -> Reply:
+        """Turn a classification into a reply, applying the thresholds from ``config.yml``.
+
+        An emergency anywhere in the message wins (the emergency numbers first, the answer to any other
+        question after them). Otherwise the whole message's key, when the model is sure of it and the
+        message is close to real examples of it; else the most confident sentence of a long message.
+        """
+        reason = self.urgency(result, signal)
+        main = self._decide_topic(result, city, language, detection)
+        if reason is None:
+            return main
+        reply = self._emergency(city, language, detection, reason, result.confidence)
+        if main.outcome is Outcome.ANSWER and main.key != EMERGENCY:
+            reply.followup = main
+        return reply
+
+    def _decide_topic(
+        self, result: Classification, city: str, language: str, detection: Detection | None
+    ) -> Reply:
         key, confidence = result.key, result.confidence
-        confident = confidence >= nlu.answer_threshold
-        # Emergencies are answered even when the model is less sure: showing 112 costs little.
-        if key == EMERGENCY and confidence >= nlu.emergency_threshold:
-            confident = True
+        confident = self._on_topic(key, confidence, result.nearest)
+        if not confident or key not in self._content_keys:
+            part = self._best_part(result)
+            if part is not None and (not confident or key in {OUT_OF_SCOPE, "greet", "thanks", "goodbye"}):
+                key, confidence = part
+                confident = True
         if not confident:
             alternatives = self.alternatives(result)
             _ = self.catalogues[language].gettext

@@ -11,8 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .engine import Reply
 from .runtime import Services
 from .settings import load_settings
+from .tools.compare import compare
+from .tools.compare import markdown as compare_markdown
+from .tools.realistic import Item, RealisticReport, cities_for, load_realistic
 
 __all__ = ["EvalReport", "add_parser", "evaluate"]
 
@@ -96,14 +100,49 @@ async def evaluate(
     return report
 
 
+async def evaluate_realistic(
+    services: Services, languages: list[str] | None = None, concurrency: int = 4
+) -> RealisticReport:
+    """Ask every realistic question as a new person's first message and count what they met."""
+    settings = services.settings
+    items = load_realistic(settings.path(settings.content_dir) / "realistic", languages or settings.languages)
+    known = set(services.kb.taxonomy.all_keys) & {
+        key for lang in services.kb.texts.values() for key, text in lang.items() if text.examples
+    }
+    report = RealisticReport()
+    limit = asyncio.Semaphore(concurrency)
+
+    async def one(item: Item, city: str) -> Reply:
+        async with limit:
+            return await services.engine.ask(item.text, city, None)
+
+    cities = cities_for(items, settings.cities)
+    replies = await asyncio.gather(*(one(item, city) for item, city in zip(items, cities, strict=True)))
+    for item, reply in zip(items, replies, strict=True):
+        report.add(item, reply, known)
+    return report
+
+
 async def _eval(args: argparse.Namespace) -> int:
     async with Services(load_settings()) as services:
         report = await evaluate(services, args.lang or None)
+        realistic = await evaluate_realistic(services, args.lang or None)
+    print("## Held-out questions (content/heldout/)\n")
     print(report.markdown())
+    print("\n## Realistic questions (content/realistic/), as a new person's first message\n")
+    print(realistic.markdown())
+    failed = realistic.goals_failed()
+    print("\nGoals missed: " + ("; ".join(failed) if failed else "none"))
+    if args.compare:
+        async with Services(load_settings()) as services:
+            results = await compare(services)
+        print("\n## Pipelines compared on the same questions\n")
+        print(compare_markdown(results))
     if args.json:
-        text = json.dumps(report.as_dict(), indent=2, ensure_ascii=False)
+        data = {"heldout": report.as_dict(), "realistic": realistic.as_dict(), "misses": realistic.misses}
+        text = json.dumps(data, indent=2, ensure_ascii=False)
         await asyncio.to_thread(Path(args.json).write_text, text)
-        print(f"\n(written to {args.json})", file=sys.stderr)
+        print(f"\n(written to {args.json}, with every miss of the realistic set)", file=sys.stderr)
     worst = min((report.accuracy(lang) for lang in report.per_language), default=0.0)
     return 0 if worst >= args.min_accuracy else 1
 
@@ -112,6 +151,11 @@ def add_parser(sub: Any) -> None:
     parser = sub.add_parser("eval", help="accuracy per language on the held-out questions")
     parser.add_argument("--lang", action="append", help="only this language (repeatable)")
     parser.add_argument("--json", help="also write the report as JSON to this file")
+    parser.add_argument(
+        "--compare",
+        action="store_true",
+        help="also train and compare the other NLU pipelines in nlu/variants/ (slow the first time)",
+    )
     parser.add_argument(
         "--min-accuracy", type=float, default=0.0, help="exit 1 if any language is below this (0-1)"
     )

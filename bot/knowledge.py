@@ -14,10 +14,15 @@ from typing import Any, Literal
 
 import httpx
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .safety import SafetyContent, load_safety
 
 __all__ = [
+    "EMERGENCY_KEY",
+    "OLD_REVIEW_FIELDS",
     "Answer",
+    "Check",
     "City",
     "ContentError",
     "Entry",
@@ -29,6 +34,10 @@ __all__ = [
 ]
 
 Severity = Literal["error", "warning"]
+# The key whose examples the curated emergency situations (content/safety/) join.
+EMERGENCY_KEY = "safety.emergency"
+# Review fields of the old entry format, still read until `python -m bot content migrate-review` ran.
+OLD_REVIEW_FIELDS = ("status", "last_reviewed")
 
 
 @dataclass(frozen=True)
@@ -72,15 +81,60 @@ def _check_url(value: str) -> str:
     return value
 
 
-class Entry(BaseModel):
-    """One answer for one key, in several languages, with its sources and review state."""
+class Check(BaseModel):
+    """A named partner organisation checked the answer against its sources on a day."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    status: Literal["draft", "reviewed"]
-    last_reviewed: dt.date
+    by: str = Field(min_length=1)
+    on: dt.date
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_on_key(cls, data: Any) -> Any:
+        """YAML 1.1 (PyYAML) reads the key ``on:`` as the boolean true: take it back as ``on``."""
+        if isinstance(data, dict) and True in data and "on" not in data:
+            return {("on" if k is True else k): v for k, v in data.items()}
+        return data
+
+    @field_validator("by")
+    @classmethod
+    def _organisation_named(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the organisation's name is empty")
+        return value.strip()
+
+
+class Entry(BaseModel):
+    """One answer for one key, in several languages, with its sources and who checked it.
+
+    ``updated`` is the day the text or the sources last changed; ``checked`` is set only when a named
+    partner organisation checked the answer against its sources.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    updated: dt.date
+    checked: Check | None = None
     sources: tuple[str, ...] = Field(min_length=1)
     answer: dict[str, str] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_old_review_fields(cls, data: Any) -> Any:
+        """Read the old format: ``last_reviewed`` is ``updated``; ``status: draft|reviewed`` is dropped.
+
+        ``status: reviewed`` never named who checked, so it does not count as a partner's check. Other
+        values (or both ``last_reviewed`` and ``updated``) are left in place and reported as unknown fields.
+        """
+        if not isinstance(data, dict) or not any(name in data for name in OLD_REVIEW_FIELDS):
+            return data
+        data = dict(data)
+        if data.get("status") in ("draft", "reviewed"):
+            del data["status"]
+        if "last_reviewed" in data and "updated" not in data:
+            data["updated"] = data.pop("last_reviewed")
+        return data
 
     @field_validator("sources")
     @classmethod
@@ -159,8 +213,9 @@ class Answer:
     language: str
     text: str
     sources: tuple[str, ...]
-    last_reviewed: dt.date
-    status: str
+    updated: dt.date
+    checked_by: str | None
+    checked_on: dt.date | None
     origin: str
 
     @property
@@ -181,6 +236,7 @@ class KnowledgeBase:
     origins: dict[tuple[str, str, str], str] = field(default_factory=dict)
     texts: dict[str, dict[str, KeyText]] = field(default_factory=dict)
     heldout: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    safety: SafetyContent = field(default_factory=SafetyContent)
     problems: list[Problem] = field(default_factory=list)
 
     def entry(self, city: str, key: str) -> tuple[Entry, str] | None:
@@ -217,8 +273,9 @@ class KnowledgeBase:
                     language=lang,
                     text=entry.answer[lang],
                     sources=entry.sources,
-                    last_reviewed=entry.last_reviewed,
-                    status=entry.status,
+                    updated=entry.updated,
+                    checked_by=entry.checked.by if entry.checked else None,
+                    checked_on=entry.checked.on if entry.checked else None,
                     origin=origin,
                 )
         return None
@@ -235,10 +292,12 @@ class KnowledgeBase:
         return key
 
     def examples(self, language: str) -> Iterator[tuple[str, str]]:
-        """(key, example question) pairs in one language."""
+        """(key, example question) pairs in one language, the curated emergency situations included."""
         for key, text in self.texts.get(language, {}).items():
             for example in text.examples:
                 yield key, example
+        for situation in self.safety.situations.get(language, ()):
+            yield EMERGENCY_KEY, situation
 
     @property
     def errors(self) -> list[Problem]:
@@ -248,8 +307,13 @@ class KnowledgeBase:
 # --- loading ---------------------------------------------------------------------------------------
 
 _FIELD_HINTS = {
-    "status": "write 'status: draft' (not yet checked by a person) or 'status: reviewed'",
-    "last_reviewed": "write the date as YYYY-MM-DD, for example 'last_reviewed: 2026-11-23'",
+    "updated": "write the day the text or the sources last changed as YYYY-MM-DD, "
+    "for example 'updated: 2026-11-23'",
+    "checked": "write two indented lines under 'checked:', for example 'by: \"Integration Centre Prague\"' "
+    "and 'on: 2026-11-23', or record it with `python -m bot content review --city C --key K --by ORG`",
+    "status": "'status' is no longer used: delete the line "
+    "(`python -m bot content migrate-review` updates the old review fields in every file)",
+    "last_reviewed": "'last_reviewed' is now called 'updated': keep only one of the two",
     "sources": "list at least one web address under 'sources:', each line starting with '- https://'",
     "answer": "under 'answer:' write one line per language, like 'en: |' followed by the text",
     "country": "write the two-letter country code, for example 'country: cz'",
@@ -266,8 +330,6 @@ def _plain(err: Mapping[str, Any]) -> str:
         return "is missing"
     if kind == "extra_forbidden":
         return "is not a field this file may have (check the spelling)"
-    if kind == "literal_error":
-        return "must be 'draft' or 'reviewed'"
     if kind.startswith("date"):
         return "is not a date in the form YYYY-MM-DD"
     if kind == "too_short":
@@ -283,20 +345,29 @@ def _plain(err: Mapping[str, Any]) -> str:
     return msg.removeprefix("Value error, ")
 
 
+_CHECKED_NEEDS = "checked needs 'by' (the organisation) and 'on' (the date)"
+
+
 def _validation_problems(
     exc: ValidationError, file: str, entry: str | None, line: int | None
 ) -> list[Problem]:
-    problems = []
+    problems: list[Problem] = []
     for err in exc.errors():
         loc = [str(p) for p in err["loc"]]
         fld = loc[0] if loc else None
-        if len(loc) > 1 and fld == "answer":
-            fld = f"answer.{loc[1]}"
+        message = f"this {'field' if fld else 'entry'} {_plain(err)}"
+        if len(loc) > 1 and fld in {"answer", "checked"}:
+            fld = f"{fld}.{loc[1]}"
+        if loc[:1] == ["checked"] and (err["type"] in {"missing", "model_type"} or fld == "checked.by"):
+            # A half-written check: name both parts, once.
+            fld, message = "checked", _CHECKED_NEEDS
+            if any(p.field == fld and p.message == message and p.entry == entry for p in problems):
+                continue
         problems.append(
             Problem(
                 "error",
                 file,
-                f"this {'field' if fld else 'entry'} {_plain(err)}",
+                message,
                 entry=entry,
                 field=fld,
                 line=line,
@@ -380,9 +451,12 @@ def _load_entries(
                 Problem("error", rel, "the file must be a list of entries like 'permit.renewal:'")
             )
             continue
+        old_format: list[str] = []
         for key, raw in data.items():
             key = str(key)
             line = lines.get(key)
+            if isinstance(raw, dict) and any(name in raw for name in OLD_REVIEW_FIELDS):
+                old_format.append(key)
             if key not in known:
                 problems.append(
                     Problem(
@@ -412,7 +486,8 @@ def _load_entries(
                     Problem(
                         "error",
                         rel,
-                        "the entry must have the fields status, last_reviewed, sources and answer",
+                        "the entry must have the fields updated, sources and answer (and checked, "
+                        "once a partner organisation checked it)",
                         entry=key,
                         line=line,
                     )
@@ -422,6 +497,18 @@ def _load_entries(
                 entries[key] = (Entry.model_validate(raw), f"{rel}:{line}" if line else rel)
             except ValidationError as exc:
                 problems.extend(_validation_problems(exc, rel, key, line))
+        if old_format:
+            count = f"{len(old_format)} {'entry' if len(old_format) == 1 else 'entries'}"
+            problems.append(
+                Problem(
+                    "warning",
+                    rel,
+                    f"old review fields ('status', 'last_reviewed') in {count}: "
+                    "run `python -m bot content migrate-review`",
+                    line=lines.get(old_format[0]),
+                    hint="it renames 'last_reviewed' to 'updated' and deletes 'status' in every answer file",
+                )
+            )
     return entries
 
 
@@ -515,4 +602,10 @@ def load_knowledge_base(root: Path, cities: Iterable[str], languages: Iterable[s
             kb.country_entries.setdefault(country, {})[key] = entry
             kb.origins[("country", country, key)] = origin
     kb.texts, kb.heldout = _load_language_files(root, root, taxonomy, languages, problems)
+    kb.safety = load_safety(
+        root / "safety",
+        languages,
+        lambda path: _read_yaml(path, root, problems)[0],
+        lambda path, message, hint: problems.append(Problem("error", _rel(path, root), message, hint=hint)),
+    )
     return kb

@@ -11,7 +11,7 @@ from babel import Locale
 from babel.core import get_global, negotiate_locale
 from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 
-from nlu import letter_count
+from nlu import IntentScore, letter_count
 
 __all__ = ["Detection", "LanguageDetector", "native_name", "negotiate", "script_of", "text_direction"]
 
@@ -84,12 +84,14 @@ class LanguageDetector:
         min_letters_to_switch: int = 12,
         switch_ratio: float = 3.0,
         latin_transliteration_confidence: float = 0.9,
+        hint_confidence: float = 0.6,
     ) -> None:
         self.languages = tuple(languages)
         self.default = default
         self.min_letters = min_letters_to_switch
         self.ratio = switch_ratio
         self.latin_confidence = latin_transliteration_confidence
+        self.hint_confidence = hint_confidence
         self._scripts = {lang: script_of(lang) for lang in self.languages}
         self._by_lingua = {
             Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper())): code for code in self.languages
@@ -104,13 +106,47 @@ class LanguageDetector:
             for value in self._detector.compute_language_confidence_values(text)
         }
 
-    def detect(self, text: str, prior: str | None = None) -> Detection:
-        """The language to answer ``text`` in, given the person's current language ``prior``."""
+    def transliterated(self, text: str, hint: Sequence[IntentScore]) -> str | None:
+        """The language of ``text`` when it is one of ours typed in Latin letters, per the model's ``hint``.
+
+        Character statistics (lingua) read "kak prodlit vnzh" as Slovak or Croatian; the NLU model's
+        language identifier learnt transliteration from the example questions.
+        """
+        if not hint or script_of_text(text) != "LATIN":
+            return None
+        top = hint[0]
+        if (
+            top.key in self._scripts
+            and self._scripts[top.key] != "LATIN"
+            and top.confidence >= self.hint_confidence
+        ):
+            return top.key
+        return None
+
+    def detect(self, text: str, prior: str | None = None, hint: Sequence[IntentScore] = ()) -> Detection:
+        """The language to answer ``text`` in, given the person's current language ``prior``.
+
+        ``hint`` is the NLU model's language ranking; it decides for transliterated text.
+        """
         prior = prior if prior in self.languages else None
         fallback = prior or self.default
         if letter_count(text) == 0:
             return Detection(fallback, 0.0, None, switched=False)
+        translit = self.transliterated(text, hint)
+        if translit is not None:
+            keep = prior is not None and (prior == translit or self._scripts[prior] != "LATIN")
+            if keep:
+                assert prior is not None
+                return Detection(
+                    prior, hint[0].confidence if prior == translit else 0.0, translit, switched=False
+                )
+            return Detection(translit, hint[0].confidence, translit, switched=prior is not None)
         values = self.confidences(text)
+        if hint:
+            # Lingua knows the languages in general; the model's identifier learnt how people write
+            # here (code-switching, local words, slang): both count equally.
+            guess = {score.key: score.confidence for score in hint}
+            values = {lang: (value + guess.get(lang, 0.0)) / 2 for lang, value in values.items()}
         top = max(values, key=values.__getitem__)
         top_confidence = values[top]
         if prior is None:

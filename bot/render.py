@@ -1,27 +1,59 @@
-"""Plain-text rendering of replies, for the terminal chat, ``ask`` and ``content preview``."""
+"""Plain-text rendering of replies, for the terminal chat, ``ask`` and ``content preview``.
+
+``answer_footer`` is the one place that words what follows an answer (its sources and who checked it
+when); the Telegram answer card (``bot/telegram/ui.py``) lays the same footer out as HTML.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from babel.dates import format_date
 
 from .engine import Engine, Outcome, Reply
+from .knowledge import Answer
 
-__all__ = ["answer_footer", "render_plain"]
+__all__ = ["AnswerFooter", "answer_footer", "render_plain", "review_note"]
 
 
-def answer_footer(engine: Engine, reply: Reply) -> list[str]:
-    """Sources, last-checked date and review status, in the person's language."""
+@dataclass(frozen=True)
+class AnswerFooter:
+    """What follows an answer, in the person's language: the sources and who checked it when."""
+
+    sources_label: str
+    sources: tuple[str, ...]
+    review: str
+
+
+def review_note(gettext: Callable[[str], str], answer: Answer, language: str) -> str:
+    """Who checked the answer when, or (when no partner organisation has) when it last changed."""
+    if answer.checked_by is not None and answer.checked_on is not None:
+        checked_on = format_date(answer.checked_on, format="long", locale=language)
+        # TRANSLATORS: shown under an answer. {organisation} is a partner
+        # organisation's name as the editors wrote it, e.g. "Integration Centre
+        # Prague"; {date} is a date in the person's language, e.g. "23 November
+        # 2026" (in some languages it ends with a full stop, e.g. "2026 р.").
+        return gettext("Checked by {organisation} on {date}.").format(
+            organisation=answer.checked_by, date=checked_on
+        )
+    updated = format_date(answer.updated, format="long", locale=language)
+    # TRANSLATORS: shown under an answer no partner organisation has checked
+    # yet. {date} is the day its text or sources last changed, in the person's
+    # language (in some languages it ends with a full stop, e.g. "2026 р.").
+    return gettext("Not yet checked by a partner organisation. Last updated {date}.").format(date=updated)
+
+
+def answer_footer(engine: Engine, reply: Reply) -> AnswerFooter | None:
+    """The sources and the review note of ``reply``'s answer, or None for a reply without one."""
     if reply.answer is None:
-        return []
+        return None
     _ = engine.catalogues[reply.language].gettext
-    lines = [_("Sources:")]
-    lines += [f"  {url}" for url in reply.answer.sources]
-    checked = format_date(reply.answer.last_reviewed, format="long", locale=reply.language)
-    # TRANSLATORS: {date} is a date formatted for the person's language, e.g. "23 November 2026".
-    lines.append(_("Last checked: {date}").format(date=checked))
-    if reply.answer.status != "reviewed":
-        lines.append(_("Draft: this answer has not yet been reviewed by a person."))
-    return lines
+    return AnswerFooter(
+        sources_label=_("Sources:"),
+        sources=reply.answer.sources,
+        review=review_note(_, reply.answer, reply.language),
+    )
 
 
 def render_plain(engine: Engine, reply: Reply) -> str:
@@ -36,8 +68,8 @@ def render_plain(engine: Engine, reply: Reply) -> str:
             f"  {i}. {engine.kb.title(a.key, reply.language)}" for i, a in enumerate(reply.alternatives, 1)
         ]
     footer = answer_footer(engine, reply)
-    if footer:
-        lines += ["", *footer]
+    if footer is not None:
+        lines += ["", footer.sources_label, *(f"  {url}" for url in footer.sources), footer.review]
     if reply.handoff:
         lines += ["", _("You can talk to a person: in Telegram, send /human.")]
     return "\n".join(lines)

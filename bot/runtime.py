@@ -51,8 +51,9 @@ def load_content(settings: Settings) -> KnowledgeBase:
     return kb
 
 
-def training_examples(kb: KnowledgeBase) -> list[tuple[str, str]]:
-    return [pair for lang in kb.texts for pair in kb.examples(lang)]
+def training_examples(kb: KnowledgeBase) -> list[tuple[str, str, str]]:
+    """(key, text, language) for every example question, emergency situations included."""
+    return [(key, text, lang) for lang in kb.texts for key, text in kb.examples(lang)]
 
 
 def ensure_model(settings: Settings, kb: KnowledgeBase, progress: Progress = _stderr) -> Path:

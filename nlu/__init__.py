@@ -1,6 +1,6 @@
 """The NLU layer: a Rasa project (pipeline, generated data, models) and the bot's client for it."""
 
-from ._client import Classification, IntentScore, NLUClient, make_token
+from ._client import Classification, IntentScore, NLUClient, PartScore, make_token
 from ._exceptions import NLUError, NLUResponseError, NLUTimeout, NLUUnavailable
 from ._normalise import letter_count, normalise
 from ._server import EmbeddedServer, free_port
@@ -15,6 +15,7 @@ __all__ = [
     "NLUResponseError",
     "NLUTimeout",
     "NLUUnavailable",
+    "PartScore",
     "RasaProject",
     "TrainingError",
     "free_port",

@@ -13,7 +13,7 @@ import jwt
 from ._exceptions import NLUResponseError, NLUTimeout, NLUUnavailable
 from ._normalise import normalise
 
-__all__ = ["Classification", "IntentScore", "NLUClient", "make_token"]
+__all__ = ["Classification", "IntentScore", "NLUClient", "PartScore", "make_token"]
 
 _TOKEN_LIFETIME = 3600
 
@@ -25,12 +25,67 @@ class IntentScore:
 
 
 @dataclass(frozen=True)
+class PartScore:
+    """The best key for one sentence of a long message."""
+
+    key: str
+    confidence: float
+    nearest: float | None = None
+
+
+@dataclass(frozen=True)
 class Classification:
-    """What the model thinks a question is about: the best key and the ranking behind it."""
+    """What the model thinks a question is about: the best key and the ranking behind it.
+
+    ``nearest`` is the similarity (cosine, -1..1) of the question to the closest training example of
+    the best key: questions that only share words with a topic are far from every real example.
+    ``emergency`` is the emergency detector's probability that someone is in danger, on the whole
+    message or any sentence of it (``emergency_part``); ``parts`` are the sentences' own best keys;
+    ``languages`` is the model's guess of the language, transliteration included.
+    """
 
     key: str
     confidence: float
     ranking: tuple[IntentScore, ...]
+    nearest: float | None = None
+    emergency: float = 0.0
+    emergency_part: int | None = None
+    parts: tuple[PartScore, ...] = ()
+    languages: tuple[IntentScore, ...] = ()
+
+    @classmethod
+    def from_parse(cls, body: dict[str, Any]) -> Classification:
+        """Read Rasa's ``/model/parse`` answer; raises ``NLUResponseError`` when it has no intent."""
+        try:
+            intent = body["intent"]
+            ranking = tuple(
+                IntentScore(str(item["name"]), float(item["confidence"]))
+                for item in body.get("intent_ranking") or [intent]
+            )
+            emergency = body.get("emergency") or {}
+            nearest = body.get("nearest")
+            return cls(
+                str(intent["name"]),
+                float(intent["confidence"]),
+                ranking,
+                nearest=float(nearest) if nearest is not None else None,
+                emergency=float(emergency.get("score") or 0.0),
+                emergency_part=emergency.get("part"),
+                parts=tuple(
+                    PartScore(
+                        str(p["name"]),
+                        float(p["confidence"]),
+                        float(p["nearest"]) if p.get("nearest") is not None else None,
+                    )
+                    for p in body.get("parts") or ()
+                ),
+                languages=tuple(
+                    IntentScore(str(item["name"]), float(item["confidence"]))
+                    for item in body.get("language") or ()
+                ),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise NLUResponseError("the NLU answer has no intent") from exc
 
 
 def make_token(secret: str, lifetime: int = _TOKEN_LIFETIME) -> str:
@@ -124,13 +179,4 @@ class NLUClient:
 
     async def classify(self, text: str) -> Classification:
         """Normalise ``text`` the way the training data was, and classify it."""
-        body = await self.parse(normalise(text))
-        try:
-            intent = body["intent"]
-            ranking = tuple(
-                IntentScore(str(item["name"]), float(item["confidence"]))
-                for item in body.get("intent_ranking") or [intent]
-            )
-            return Classification(str(intent["name"]), float(intent["confidence"]), ranking)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise NLUResponseError("the NLU answer has no intent") from exc
+        return Classification.from_parse(await self.parse(normalise(text)))

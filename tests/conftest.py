@@ -28,18 +28,19 @@ def write(path: Path, text: str) -> Path:
 
 ENTRY = """\
 {key}:
-  status: {status}
-  last_reviewed: 2026-11-01
-  sources:
+  updated: 2026-11-01
+{checked}  sources:
     - https://www.example.gov/{key}
   answer:
 {answers}
 """
 
 
-def entry(key: str, status: str = "draft", **answers: str) -> str:
+def entry(key: str, checked: tuple[str, str] | None = None, **answers: str) -> str:
+    """An answer entry; ``checked`` is (organisation, YYYY-MM-DD) when a partner checked it."""
     lines = "\n".join(f"    {lang}: {text}" for lang, text in answers.items())
-    return ENTRY.format(key=key, status=status, answers=lines)
+    check = f'  checked:\n    by: "{checked[0]}"\n    on: {checked[1]}\n' if checked else ""
+    return ENTRY.format(key=key, checked=check, answers=lines)
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def content_dir(tmp_path: Path) -> Path:
         root / "cities/prague/services.yml",
         entry(
             "services.integration_centre",
-            status="reviewed",
+            checked=("Integration Centre Prague", "2026-11-10"),
             en="Integration Centre Prague.",
             cs="Integrační centrum Praha.",
             uk="Інтеграційний центр Прага.",

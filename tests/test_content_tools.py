@@ -41,8 +41,11 @@ def test_check_reports_each_kind_of_problem_with_a_hint(content_dir: Path) -> No
     settings = small_settings(content_dir)
     write(
         content_dir / "countries/cz/housing.yml",
-        entry("housing.rent", en="See https://example.org for flats.", cs="Viz <b>portály</b>.").replace(
-            "2026-11-01", "2019-01-01"
+        entry(
+            "housing.rent",
+            checked=("Caritas", "2019-01-01"),
+            en="See https://example.org for flats.",
+            cs="Viz <b>portály</b>.",
         )
         + entry("housing.social", en="x " * 2100).replace("2026-11-01", "2099-01-01"),
     )
@@ -60,8 +63,9 @@ def test_check_reports_each_kind_of_problem_with_a_hint(content_dir: Path) -> No
     text = "\n".join(str(p) for p in problems)
     assert "the city has no answer for 'housing.shelter'" in text
     assert "no translation in: uk" in text
-    assert "not reviewed since 2019-01-01" in text
-    assert "the review date is in the future" in text
+    assert "checked by Caritas on 2019-01-01, more than 12 months ago: ask them to check it again" in text
+    assert "the date 2099-01-01 is in the future" in text
+    assert "4 of 6 answers are not yet checked by a partner organisation" in text
     assert "the text contains a web address" in text and "move web addresses to 'sources:'" in text
     assert "HTML or Markdown" in text
     assert "too long for one Telegram message" in text
@@ -76,12 +80,18 @@ def test_coverage_matrix_markdown_and_png(content_dir: Path, tmp_path: Path) -> 
     settings = small_settings(content_dir)
     kb = load_knowledge_base(content_dir, settings.cities, LANGS)
     matrix = coverage_matrix(settings, kb)
-    assert len(matrix) == 2 * 27 * 3
-    assert matrix[("prague", "services.integration_centre", "uk")] == "reviewed"
+    assert len(matrix) == 2 * len(kb.taxonomy.content_keys) * 3
+    assert matrix[("prague", "services.integration_centre", "uk")] == "checked"
     assert matrix[("brno", "services.integration_centre", "uk")] == "missing"
-    assert matrix[("brno", "permit.renewal", "cs")] == "draft"
-    text = coverage_markdown(settings, kb)
+    assert matrix[("brno", "permit.renewal", "cs")] == "unchecked"
+    later = coverage_matrix(settings, kb, today=dt.date(2028, 1, 1))
+    assert later[("prague", "services.integration_centre", "uk")] == "stale"
+    text = coverage_markdown(settings, kb, today=dt.date(2026, 12, 1))
     assert "## prague" in text and "| permit.renewal | 📝 | 📝 | ❌ |" in text
+    assert "| services.integration_centre | ✅ | ✅ | ✅ |" in text
+    assert "✅ checked by a partner · 📝 not yet checked · ⏰ check older than 12 months · ❌ missing" in text
+    assert ": 3 checked by a partner, " in text and " 0 checked more than 12 months ago, " in text
+    assert "⏰" in coverage_markdown(settings, kb, today=dt.date(2028, 1, 1)).split("## prague")[1]
     png = coverage_png(settings, kb, tmp_path / "coverage.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
@@ -144,7 +154,7 @@ def test_content_check_cli_passes_on_the_shipped_content() -> None:
 def test_shipped_content_is_complete_for_five_cities_and_ten_languages(settings: Settings) -> None:
     kb = load_knowledge_base(settings.path(settings.content_dir), settings.cities, settings.languages)
     matrix = coverage_matrix(settings, kb)
-    assert len(matrix) == 5 * 27 * 10
+    assert len(matrix) == 5 * len(kb.taxonomy.content_keys) * 10
     missing = sorted(k for k, v in matrix.items() if v == "missing")
     assert missing == []
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.engine import Engine, InvalidQuestion, Outcome, UnknownCity
+from bot.engine import MAX_CLASSIFIED_CHARS, Engine, InvalidQuestion, Outcome, UnknownCity
 from bot.i18n import Catalogues
 from bot.knowledge import load_knowledge_base
 from bot.language import LanguageDetector
@@ -61,8 +61,9 @@ async def test_confident_content_key_gives_a_sourced_answer(make_engine) -> None
     assert reply.answer is not None and reply.answer.sources == ("https://www.example.gov/permit.renewal",)
     assert reply.notice is None and not reply.handoff
     record = reply.to_json()
-    assert record["answer"] == "Prodloužení na OAMP." and record["last_reviewed"] == "2026-11-01"
-    assert record["status"] == "draft" and record["sources"] == ["https://www.example.gov/permit.renewal"]
+    assert record["answer"] == "Prodloužení na OAMP." and record["updated"] == "2026-11-01"
+    assert record["checked_by"] is None and record["checked_on"] is None
+    assert record["sources"] == ["https://www.example.gov/permit.renewal"]
 
 
 async def test_missing_translation_falls_back_and_says_so(make_engine) -> None:  # type: ignore[no-untyped-def]
@@ -132,7 +133,7 @@ async def test_very_long_and_mixed_input_is_still_classified(make_engine) -> Non
     seen: list[str] = []
     engine = make_engine(rasa([("permit.renewal", 0.9)], seen))
     reply = await engine.ask("продовжити permit " * 600, "prague", "uk")
-    assert reply.outcome is Outcome.ANSWER and len(seen[0]) <= 1500
+    assert reply.outcome is Outcome.ANSWER and len(seen[0]) == MAX_CLASSIFIED_CHARS == 4000
     reply = await engine.ask("ahoj\x00 привет\u202e مرحبا", "prague", "cs")
     assert reply.outcome is Outcome.ANSWER and "\x00" not in seen[1]
 

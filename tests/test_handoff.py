@@ -432,3 +432,47 @@ async def test_without_rights_to_open_topics_the_person_gets_the_citys_contacts(
         assert [row.action for row in await storage.audit_log(1)] == ["open", "return"]
         [card] = await person.say("kako produljiti boravak")  # the bot keeps answering
         assert "👍" in buttons(card)
+
+
+async def test_danger_during_a_case_is_still_recognised_and_relays_carry_their_topic(
+    world: World, services: Services
+) -> None:
+    """A person writing Persian to Czech caseworkers: the bot keeps understanding while it is silent."""
+    api, t = world.api, world.t
+    async with world.running() as storage:
+        person = Chat(api, api.user(2010, "Maryam", language_code="fa"), services)
+        await person.onboard("fa", "prague")
+        thread, _card = await world.new_case(person.say("/human"))
+
+        # A question is relayed with the topic it seems to be about, in the staff's language.
+        question = "چطور اجازه اقامتم را تمدید کنم؟"
+        copy = await world.to_group(person.user.send(question), PRAGUE)
+        title = services.kb.title("permit.renewal", "cs")
+        label = t("cs", "Seems to be about: {topic} (/send {key})").format(topic=title, key="permit.renewal")
+        assert copy.params["text"] == f"👤 {question}\n\n🏷 {label}"
+
+        # Danger: the numbers reach the person at once, the case turns urgent, staff get a 🚨 alert.
+        mark = len(api.calls)
+        danger = "دوباره اومده اینجا و داره منو میزنه"
+        await person.user.send(danger)
+        alert = await api.wait_for(
+            "sendMessage", lambda c: sent_to(c, PRAGUE) and c.params["text"].startswith("🚨"), since=mark
+        )
+        case = await storage.open_case_of(2010)
+        assert case is not None and case.urgent
+        assert alert.params["message_thread_id"] == thread
+        assert alert.params["text"] == "🚨 " + t(
+            "cs",
+            "{case}: this message may mean the person is in danger right now. They have been shown the "
+            "emergency numbers; please reply to them first.",
+        ).format(case=case.number)
+        numbers = [c for c in api.calls[mark:] if c.method == "sendMessage" and sent_to(c, 2010)]
+        emergency = services.kb.answer("prague", "safety.emergency", "fa")
+        assert (
+            emergency is not None and numbers and emergency.text.split("\n")[0] in numbers[0].params["text"]
+        )
+        relayed = [
+            c for c in api.calls[mark:] if sent_to(c, PRAGUE) and c.params.get("text", "").startswith("👤")
+        ]
+        assert relayed and relayed[0].params["text"].startswith("👤 " + danger)
+        assert [e.action for e in await storage.audit_log(case.id)].count("urgent") == 1

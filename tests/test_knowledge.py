@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from bot.knowledge import load_knowledge_base
@@ -15,11 +16,13 @@ def test_city_entry_replaces_country_entry(content_dir: Path) -> None:
     prague = kb.answer("prague", "services.integration_centre", "en")
     brno = kb.answer("brno", "services.integration_centre", "en")
     assert prague is not None and prague.text == "Integration Centre Prague."
-    assert prague.status == "reviewed"
+    assert prague.checked_by == "Integration Centre Prague" and prague.checked_on == dt.date(2026, 11, 10)
+    assert prague.updated == dt.date(2026, 11, 1)
     assert prague.origin.startswith("content/cities/prague/services.yml")
     # A second city in the same country reuses the country-level answer.
     assert brno is not None and brno.text == "National integration centres."
     assert brno.origin.startswith("content/countries/cz/services.yml")
+    assert brno.checked_by is None and brno.checked_on is None
 
 
 def test_language_fallback_is_person_then_english_then_local(content_dir: Path) -> None:
@@ -49,34 +52,34 @@ def test_errors_name_file_entry_and_field_in_plain_words(content_dir: Path) -> N
         content_dir / "countries/cz/housing.yml",
         """
         housing.rent:
-          status: finished
-          last_reviewed: 23.11.2026
+          updated: 23.11.2026
           sources: []
           answer:
             en: Look on the big portals.
           colour: red
         housing.shelterr:
-          status: draft
+          updated: 2026-11-01
         """,
     )
     kb = load_knowledge_base(content_dir, ["prague"], ["en"])
     messages = {(p.file, p.entry, p.field): p for p in kb.errors}
     where = "content/countries/cz/housing.yml"
-    assert messages[(where, "housing.rent", "status")].message == "this field must be 'draft' or 'reviewed'"
-    assert "YYYY-MM-DD" in messages[(where, "housing.rent", "last_reviewed")].message
+    updated = messages[(where, "housing.rent", "updated")]
+    assert updated.message == "this field is not a date in the form YYYY-MM-DD"
+    assert "updated: 2026-11-23" in (updated.hint or "")
     assert messages[(where, "housing.rent", "sources")].message == "this field is empty"
     assert "https://" in (messages[(where, "housing.rent", "sources")].hint or "")
     assert "not a field" in messages[(where, "housing.rent", "colour")].message
     assert "not a known question key" in messages[(where, "housing.shelterr", None)].message
-    text = str(messages[(where, "housing.rent", "status")])
-    assert text.startswith("ERROR: content/countries/cz/housing.yml:1, entry 'housing.rent', field 'status'")
+    text = str(messages[(where, "housing.rent", "updated")])
+    assert text.startswith("ERROR: content/countries/cz/housing.yml:1, entry 'housing.rent', field 'updated'")
     # An entry with errors is left out; the rest of the knowledge base still works.
     assert kb.answer("prague", "housing.rent", "en") is None
     assert kb.answer("prague", "permit.renewal", "en") is not None
 
 
 def test_broken_yaml_and_duplicates_are_reported_not_raised(content_dir: Path) -> None:
-    write(content_dir / "countries/cz/work.yml", "work.rights:\n  status: draft\n bad indent: [\n")
+    write(content_dir / "countries/cz/work.yml", "work.rights:\n  updated: 2026-11-01\n bad indent: [\n")
     write(
         content_dir / "countries/cz/health.yml",
         entry("health.doctor", en="Find a GP.") + entry("health.doctor", en="Find a GP again."),
@@ -109,7 +112,7 @@ def test_city_without_content_is_a_warning(content_dir: Path) -> None:
 def test_shipped_content_has_no_errors_and_every_city_answers_every_key(settings) -> None:  # type: ignore[no-untyped-def]
     kb = load_knowledge_base(settings.path(settings.content_dir), settings.cities, settings.languages)
     assert [str(p) for p in kb.errors] == []
-    assert len(kb.taxonomy.content_keys) == 27 and len(kb.taxonomy.conversation) == 8
+    assert len(kb.taxonomy.content_keys) == 35 and len(kb.taxonomy.conversation) == 8
     for city in settings.cities:
         for key in kb.taxonomy.content_keys:
             answer = kb.answer(city, key, "en")

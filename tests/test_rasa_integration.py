@@ -18,7 +18,7 @@ import jwt
 import pytest
 
 from bot.engine import Outcome
-from bot.evaluation import evaluate
+from bot.evaluation import evaluate, evaluate_realistic
 from bot.runtime import Services, rasa_project, training_examples, var_dir
 from bot.settings import ROOT
 from nlu import NLUClient, NLUUnavailable, free_port
@@ -27,6 +27,18 @@ pytestmark = pytest.mark.rasa
 
 # The held-out accuracy every language must reach (issue target; `make eval` gives the full report).
 MIN_ACCURACY = 0.90
+# Gates on the realistic set, overall: (figure, bound, higher is better). `make eval` reports the
+# goals of the NLU work (bot/tools/realistic.py GOALS); these gates sit at what the shipped model
+# reaches, so a change that makes understanding worse fails the suite.
+REALISTIC_GATES = [
+    ("top1", 0.78, True),
+    ("confident_wrong", 0.05, False),
+    ("emergency_recall", 0.45, True),
+    ("false_alarms", 0.03, False),
+    ("offtopic_recall", 0.85, True),
+    ("false_fallback", 0.02, False),
+    ("language", 0.93, True),
+]
 
 
 def run_cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -186,3 +198,51 @@ async def test_the_nlu_server_log_has_no_message_texts(services: Services) -> No
     await services.engine.ask(secret_question, "prague", "en")
     log = (var_dir(services.settings) / "nlu-server.log").read_text(errors="replace")
     assert "zzprivacyprobe" not in log
+
+
+# Emergencies told as situations, two per language, written for this test (not training examples,
+# not the realistic evaluation set): every one must reach the emergency numbers.
+EMERGENCY_SITUATIONS = [
+    ("en", "my husband is hitting me and the kids are screaming"),
+    ("en", "a man fell down on the tram and he is not breathing"),
+    ("uk", "сусід б'є дружину, вона кричить на весь під'їзд"),
+    ("uk", "дитина випила засіб для чищення"),
+    ("ru", "мой парень угрожает мне ножом, я закрылась в ванной"),
+    ("ru", "подруга написала что больше не хочет жить и выпила таблетки"),
+    ("ar", "زوجي يضربني الآن والأولاد خايفين"),
+    ("ar", "في دخان كثير في البناية والناس محبوسين فوق"),
+    ("fa", "شوهرم داره منو کتک میزنه"),
+    ("fa", "پاسپورتم رو گرفتن و نمیذارن از خونه برم بیرون"),
+    ("bg", "някой разбива вратата ни в момента"),
+    ("bg", "баща ми падна на земята и не диша"),
+    ("cs", "soused mlátí svou ženu, slyším křik přes zeď"),
+    ("cs", "v bytě je cítit plyn a soused nereaguje"),
+    ("sk", "niekto ma sleduje s nožom, som na ulici sama"),
+    ("sk", "kamarát zjedol veľa tabletiek a nereaguje"),
+    ("hr", "muž me tuče, molim vas pomozite"),
+    ("hr", "dijete je popilo deterdžent"),
+    ("it", "il mio capo mi ha preso il passaporto e non mi lascia uscire"),
+    ("it", "mia figlia non respira"),
+]
+
+
+@pytest.mark.parametrize(("lang", "text"), EMERGENCY_SITUATIONS)
+async def test_every_emergency_situation_gets_the_emergency_numbers(
+    services: Services, lang: str, text: str
+) -> None:
+    reply = await services.engine.ask(text, "prague", None)
+    assert reply.urgent and reply.key == "safety.emergency", (reply.key, reply.outcome)
+    assert reply.text == services.kb.answer("prague", "safety.emergency", reply.language).text  # type: ignore[union-attr]
+
+
+async def test_realistic_questions_reach_the_gates(services: Services) -> None:
+    """The realistic evaluation set (written apart from training) gates the suite like the held-out set."""
+    report = await evaluate_realistic(services)
+    overall = report.as_dict()["languages"]["all"]
+    assert overall["n"] >= 1500
+    failed = {
+        name: overall[name]
+        for name, gate, higher in REALISTIC_GATES
+        if (overall[name] < gate if higher else overall[name] > gate)
+    }
+    assert failed == {}, report.markdown()

@@ -27,7 +27,7 @@ def engine() -> Engine:
 
 def reply(text: str, language: str = "en", sources: tuple[str, ...] = ("https://frs.gov.cz/",)) -> Reply:
     answer = Answer(
-        "permit.renewal", "prague", language, language, text, sources, dt.date(2026, 11, 23), "draft", "x"
+        "permit.renewal", "prague", language, language, text, sources, dt.date(2026, 11, 23), None, None, "x"
     )
     return Reply(Outcome.ANSWER, "prague", language, text, key="permit.renewal", answer=answer)
 

@@ -474,6 +474,28 @@ class Storage:
                 session.add(AuditEntry(case_id=case_id, action="claim", actor_id=staff_id, created_at=now))
             return won, await self._one_case(session, Case.id == case_id)
 
+    async def mark_urgent(self, case_id: int, remind_at: datetime | None) -> bool:
+        """Mark an open case urgent (a message during the case looked like danger); False if it already
+        was, or is closed. An unclaimed case is reminded at ``remind_at``."""
+        now = self._clock()
+        async with self._session() as session, session.begin():
+            changed = await self._changed(
+                session,
+                update(Case)
+                .where(Case.id == case_id, Case.status == "open", Case.urgent.is_(False))
+                .values(urgent=True),
+            )
+            if changed != 1:
+                return False
+            if remind_at is not None:
+                await session.execute(
+                    update(Case)
+                    .where(Case.id == case_id, Case.owner_id.is_(None))
+                    .values(remind_at=remind_at)
+                )
+            session.add(AuditEntry(case_id=case_id, action="urgent", actor_id=None, created_at=now))
+            return True
+
     async def close_case(self, case_id: int, actor_id: int | None, action: str = "close") -> CaseData | None:
         """Close an open case (action ``close``, ``return`` or ``erase``); None if it was not open."""
         if action not in ("close", "return", "erase"):

@@ -344,6 +344,9 @@ async def question(update: Update, context: BotContext) -> None:
             person.city, reply.language, normalise(message.text)[:500], reply.key, reply.confidence
         )
     await show_reply(update, context, reply)
+    if reply.followup is not None:
+        # The message also asked something else: that answer comes after the emergency numbers.
+        await show_reply(update, context, reply.followup)
     if reply.urgent:
         # The emergency numbers are already on screen; now a person takes over, as urgent.
         await handoff.open_case(update, context, key=reply.key, urgent=True)

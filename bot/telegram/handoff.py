@@ -22,7 +22,7 @@ from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop
 
-from ..engine import Reply
+from ..engine import InvalidQuestion, Outcome, Reply, UnknownCity
 from ..language import native_name
 from ..storage import CaseData
 from .context import BotContext
@@ -327,20 +327,70 @@ async def open_case(
     return True
 
 
+async def _understand(context: BotContext, case: CaseData, text: str | None) -> Reply | None:
+    """What the person's message seems to be about: the bot keeps understanding during a case."""
+    if not text:
+        return None
+    try:
+        return await context.services.engine.ask(text, case.city, case.language)
+    except (InvalidQuestion, UnknownCity):
+        return None
+
+
+def _topic_label(context: BotContext, reply: Reply | None, language: str) -> str:
+    """For staff: the topic a relayed message seems to be about, in the staff's language."""
+    if reply is None or reply.urgent or reply.key not in context.services.kb.taxonomy.content_keys:
+        return ""
+    if reply.outcome not in (Outcome.ANSWER, Outcome.NO_CONTENT):
+        return ""
+    _ = context.translations(language).gettext
+    # TRANSLATORS: shown to staff under a relayed message; {topic} is a topic title, {key} its /send key.
+    return "\n\n🏷 " + _("Seems to be about: {topic} (/send {key})").format(
+        topic=context.services.kb.title(reply.key, language), key=reply.key
+    )
+
+
+async def _alert_danger(context: BotContext, case: CaseData, group: StaffGroup, reply: Reply) -> None:
+    """A message during a case looks like danger: the person sees the emergency numbers at once, the
+    case becomes urgent and the topic gets a 🚨 alert in the staff's language."""
+    for page in answer_card(context.services.engine, reply):
+        try:
+            await context.bot.send_message(
+                case.chat_id, page, parse_mode="HTML", disable_web_page_preview=True
+            )
+        except TelegramError as exc:
+            logger.warning("could not show the emergency numbers for %s: %s", case.number, type(exc).__name__)
+    now = context.bot_data.clock()
+    await context.storage.mark_urgent(case.id, _reminder_time(context, group, now, urgent=True))
+    _ = context.translations(group.language).gettext
+    await _to_topic(
+        context,
+        case,
+        "🚨 "
+        + _(
+            "{case}: this message may mean the person is in danger right now. They have been shown the "
+            "emergency numbers; please reply to them first."
+        ).format(case=case.number),
+    )
+
+
 async def relay_from_person(update: Update, context: BotContext) -> None:
     """Group -1 for private non-command messages: during a case, copy them into its topic instead of
-    answering."""
+    answering, marked with the topic they seem to be about; danger is still recognised."""
     chat, message = update.effective_chat, update.effective_message
     if chat is None or message is None:
         return
     case = await context.storage.open_case_of(chat.id)
     if case is None or case.thread_id is None:
         return
+    group = context.settings.staff_group(case.city)
     kind = _kind(message)
     await context.storage.add_turn(chat.id, "user", message.text or f"[{kind}]", None)
+    reply = await _understand(context, case, message.text or message.caption)
+    label = _topic_label(context, reply, group.language) if group else ""
     try:
         if message.text is not None:
-            for chunk in split_text("👤 " + message.text):
+            for chunk in split_text("👤 " + message.text + label):
                 await context.bot.send_message(case.group_chat_id, chunk, message_thread_id=case.thread_id)
         else:
             caption = "👤 " + (message.caption or "") if kind in CAPTIONED else None
@@ -352,6 +402,9 @@ async def relay_from_person(update: Update, context: BotContext) -> None:
             _("Sorry, your message could not reach the caseworkers. Please try again in a few minutes.")
         )
         raise ApplicationHandlerStop from None
+    finally:
+        if reply is not None and reply.urgent and group is not None:
+            await _alert_danger(context, case, group, reply)
     raise ApplicationHandlerStop
 
 

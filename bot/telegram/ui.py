@@ -5,11 +5,11 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable, Sequence
 
-from babel.dates import format_date
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 from ..engine import Engine, Outcome, Reply
 from ..language import native_name, text_direction
+from ..render import answer_footer
 
 __all__ = [
     "MAX_MESSAGE",
@@ -62,25 +62,20 @@ def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
 
 
 def answer_card(engine: Engine, reply: Reply) -> list[str]:
-    """The answer as one or more HTML messages: text, sources, last-checked date, draft note."""
-    _ = engine.catalogues[reply.language].gettext
+    """The answer as one or more HTML messages: text, sources, and who checked it when."""
     lang = reply.language
     parts: list[str] = []
     if reply.notice:
         parts.append(f"<i>{html.escape(reply.notice)}</i>")
     parts.append(html.escape(reply.text))
-    answer = reply.answer
-    if answer is not None:
+    footer = answer_footer(engine, reply)
+    if footer is not None:
         links = "\n".join(
             f'• <a href="{html.escape(url, quote=True)}">{html.escape(_short_url(url))}</a>'
-            for url in answer.sources
+            for url in footer.sources
         )
-        parts.append("<b>" + html.escape(_("Sources:")) + "</b>\n" + links)
-        checked = format_date(answer.last_reviewed, format="long", locale=lang)
-        footer = html.escape(_("Last checked: {date}").format(date=checked))
-        if answer.status != "reviewed":
-            footer += "\n" + html.escape(_("Draft: this answer has not yet been reviewed by a person."))
-        parts.append(f"<i>{footer}</i>")
+        parts.append("<b>" + html.escape(footer.sources_label) + "</b>\n" + links)
+        parts.append(f"<i>{html.escape(footer.review)}</i>")
     body = rtl(lang, "\n\n".join(parts))
     if len(body) <= MAX_MESSAGE:
         return [body]

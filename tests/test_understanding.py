@@ -1,0 +1,176 @@
+"""The engine's safety net and message logic over the model's extra outputs (no Rasa: a mock server).
+
+The model reports, beside the intent ranking, an emergency score for the whole message and each
+sentence, each sentence's own best key, the distance to the nearest training example and a language
+guess; these tests pin down what the engine makes of them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.engine import Engine, Outcome
+from bot.i18n import Catalogues
+from bot.knowledge import load_knowledge_base
+from bot.language import LanguageDetector
+from bot.safety import DangerSignals
+from bot.settings import NLUSettings, Settings
+from nlu import IntentScore, NLUClient
+
+from .conftest import entry, write
+
+LANGS = ("en", "uk", "ru", "ar", "fa", "bg", "cs", "sk", "hr", "it")
+JSON = dict[str, Any]
+
+
+def parse_result(
+    ranking: list[tuple[str, float]],
+    *,
+    emergency: float = 0.0,
+    part: int | None = None,
+    parts: list[tuple[str, float, float]] | None = None,
+    nearest: float | None = 0.9,
+    language: list[tuple[str, float]] | None = None,
+) -> JSON:
+    items = [{"name": k, "confidence": c} for k, c in ranking]
+    return {
+        "intent": items[0],
+        "intent_ranking": items,
+        "nearest": nearest,
+        "emergency": {"score": emergency, "part": part},
+        "parts": [{"name": k, "confidence": c, "nearest": n} for k, c, n in parts or []],
+        "language": [{"name": k, "confidence": c} for k, c in language or []],
+    }
+
+
+def server(body: JSON, seen: list[str] | None = None) -> Callable[[httpx.Request], httpx.Response]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if seen is not None:
+            seen.append(json.loads(request.content)["text"])
+        return httpx.Response(200, json=body)
+
+    return handler
+
+
+@pytest.fixture(scope="module")
+def detector() -> LanguageDetector:
+    return LanguageDetector(LANGS)
+
+
+@pytest.fixture
+def make_engine(content_dir: Path, detector: LanguageDetector):  # type: ignore[no-untyped-def]
+    write(
+        content_dir / "countries/cz/safety.yml", entry("safety.emergency", en="Call 112.", cs="Volejte 112.")
+    )
+    write(
+        content_dir / "countries/cz/housing.yml",
+        entry("housing.tenant_rights", en="Tenant rights and the rental contract.", ru="Права жильцов."),
+    )
+    write(
+        content_dir / "safety/en.yml", 'situations:\n  - "he is hitting her"\nsignals:\n  - "not breathing"\n'
+    )
+    write(content_dir / "safety/ru.yml", 'situations: []\nsignals:\n  - "ne dysh*"\n  - "не дышит"\n')
+    nlu = NLUSettings(nearest_min=0.5, emergency_detector_threshold=0.5)
+    settings = Settings(languages=LANGS, cities=("prague", "brno"), content_dir=content_dir, nlu=nlu)
+    kb = load_knowledge_base(content_dir, settings.cities, LANGS)
+
+    def build(handler: Callable[[httpx.Request], httpx.Response]) -> Engine:
+        client = NLUClient("http://nlu.test", "s" * 32, transport=httpx.MockTransport(handler))
+        return Engine(settings, kb, client, detector, Catalogues(LANGS))
+
+    return build
+
+
+async def test_the_detector_raises_an_emergency_when_another_key_wins(make_engine) -> None:  # type: ignore[no-untyped-def]
+    body = parse_result([("housing.tenant_rights", 0.81), ("safety.emergency", 0.1)], emergency=0.74)
+    engine = make_engine(server(body))
+    reply = await engine.ask("my neighbour screams, her husband is beating her, what do i do", "prague", "en")
+    assert reply.urgent and reply.urgent_reason == "detector"
+    assert reply.key == "safety.emergency" and reply.text == "Call 112."
+    # The other question is still answered, after the emergency numbers.
+    assert reply.followup is not None and reply.followup.key == "housing.tenant_rights"
+    assert reply.followup.text == "Tenant rights and the rental contract."
+
+
+async def test_a_danger_signal_wins_even_when_the_model_is_calm(make_engine) -> None:  # type: ignore[no-untyped-def]
+    engine = make_engine(server(parse_result([("out_of_scope", 0.9)], emergency=0.01)))
+    reply = await engine.ask("my friend is NOT breathing!!", "prague", "en")
+    assert reply.urgent and reply.urgent_reason == "signal" and reply.followup is None
+    # Stems and transliteration: "ne dyshit" matches the signal "ne dysh*" in any prior language.
+    reply = await engine.ask("muzh upal i ne dyshit", "prague", "cs")
+    assert reply.urgent and reply.urgent_reason == "signal"
+
+
+async def test_danger_signals_are_found_without_the_model(make_engine) -> None:  # type: ignore[no-untyped-def]
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    engine = make_engine(down)
+    reply = await engine.ask("он не дышит", "prague", "ru")
+    assert reply.urgent and reply.outcome is Outcome.ANSWER and reply.key == "safety.emergency"
+    calm = await engine.ask("how do i renew my permit", "prague", "en")
+    assert calm.outcome is Outcome.UNAVAILABLE and not calm.urgent
+
+
+async def test_below_the_detector_threshold_there_is_no_alarm(make_engine) -> None:  # type: ignore[no-untyped-def]
+    body = parse_result([("housing.tenant_rights", 0.81)], emergency=0.49)
+    reply = await make_engine(server(body)).ask("landlord keeps my deposit", "prague", "en")
+    assert not reply.urgent and reply.outcome is Outcome.ANSWER and reply.key == "housing.tenant_rights"
+
+
+async def test_a_long_story_is_answered_from_its_most_confident_sentence(make_engine) -> None:  # type: ignore[no-untyped-def]
+    body = parse_result(
+        [("greet", 0.40), ("housing.tenant_rights", 0.30)],
+        parts=[("greet", 0.9, 0.9), ("housing.tenant_rights", 0.77, 0.8), ("permit.renewal", 0.6, 0.3)],
+    )
+    engine = make_engine(server(body))
+    reply = await engine.ask("Hello. I live in Prague two years. The landlord wants me out.", "prague", "en")
+    assert reply.outcome is Outcome.ANSWER and reply.key == "housing.tenant_rights"
+    # A sentence far from every real example of its key is not trusted (nearest 0.3 < 0.5).
+    body = parse_result([("greet", 0.40)], parts=[("permit.renewal", 0.9, 0.3)])
+    reply = await make_engine(server(body)).ask("Hi. Renew my netflix please.", "prague", "en")
+    assert reply.outcome is not Outcome.ANSWER
+
+
+async def test_a_question_far_from_every_example_gets_no_confident_answer(make_engine) -> None:  # type: ignore[no-untyped-def]
+    near_miss = parse_result([("permit.renewal", 0.83), ("permit.permanent", 0.08)], nearest=0.31)
+    reply = await make_engine(server(near_miss)).ask("how do i renew my netflix subscription", "prague", "en")
+    assert reply.outcome is Outcome.CLARIFY and reply.answer is None
+    close = parse_result([("permit.renewal", 0.83), ("permit.permanent", 0.08)], nearest=0.62)
+    reply = await make_engine(server(close)).ask("how do i renew my residence permit", "prague", "en")
+    assert reply.outcome is Outcome.ANSWER and reply.key == "permit.renewal"
+
+
+async def test_transliterated_russian_is_answered_in_russian_without_a_prior(make_engine) -> None:  # type: ignore[no-untyped-def]
+    body = parse_result([("housing.tenant_rights", 0.9)], language=[("ru", 0.93), ("sk", 0.04)])
+    reply = await make_engine(server(body)).ask("hozyain kvartiry ne otdaet zalog", "prague", None)
+    assert reply.language == "ru" and reply.text == "Права жильцов."
+    # A person who already writes Ukrainian keeps it: transliteration never switches between them.
+    reply = await make_engine(server(body)).ask("hozyain kvartiry ne otdaet zalog", "prague", "uk")
+    assert reply.language == "uk"
+
+
+def test_the_models_language_guess_decides_transliteration_and_counts_otherwise(
+    detector: LanguageDetector,
+) -> None:
+    hint = (IntentScore("ru", 0.95),)
+    assert detector.detect("privet kak prodlit vnzh v prage", None, hint).language == "ru"
+    # Elsewhere the guess is averaged with lingua's: a weak wrong guess does not win.
+    assert detector.detect("привет как продлить внж", None, (IntentScore("uk", 0.3),)).language == "ru"
+    assert detector.detect("kak prodlit vnzh", None, (IntentScore("ru", 0.4),)).language != "ru"
+    assert detector.detect("how do i renew my permit", None, (IntentScore("en", 0.9),)).language == "en"
+
+
+def test_danger_signals_match_whole_words_and_stems_after_folding() -> None:
+    signals = DangerSignals({"cs": ("nedýchá", "ubodal*"), "en": ("has a knife",)})
+    assert signals.find("Můj muž NEDÝCHÁ") == ("cs", "nedýchá")
+    assert signals.find("soused ho ubodala") == ("cs", "ubodal*")
+    assert signals.find("he HAS A   knife") == ("en", "has a knife")
+    assert signals.find("knife sharpening service prague") is None
+    assert signals.find("nedychavy") is None  # a whole word, not a prefix, unless the signal says *
