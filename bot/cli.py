@@ -210,7 +210,8 @@ def _parser() -> argparse.ArgumentParser:
     nlu.add_argument("action", choices=["train", "validate", "serve"])
     nlu.set_defaults(func=_nlu)
 
-    from . import benchmark, content_tools, evaluation, locales_tool
+    from . import benchmark, content_tools, locales_tool
+    from .tools import evaluation
 
     content_tools.add_parser(sub)
     evaluation.add_parser(sub)

@@ -18,9 +18,9 @@ import jwt
 import pytest
 
 from bot.engine import Outcome
-from bot.evaluation import evaluate, evaluate_realistic
 from bot.runtime import Services, rasa_project, training_examples, var_dir
 from bot.settings import ROOT
+from bot.tools.evaluation import evaluate, evaluate_realistic
 from nlu import NLUClient, NLUUnavailable, free_port
 
 pytestmark = pytest.mark.rasa

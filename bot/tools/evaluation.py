@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .engine import Reply
-from .runtime import Services
-from .settings import load_settings
-from .tools.compare import compare
-from .tools.compare import markdown as compare_markdown
-from .tools.realistic import Item, RealisticReport, cities_for, load_realistic
+from ..engine import Reply
+from ..runtime import Services
+from ..settings import load_settings
+from .compare import compare
+from .compare import markdown as compare_markdown
+from .realistic import Item, RealisticReport, cities_for, load_realistic
 
 __all__ = ["EvalReport", "add_parser", "evaluate"]
 
