@@ -84,7 +84,7 @@ class LanguageDetector:
         min_letters_to_switch: int = 12,
         switch_ratio: float = 3.0,
         latin_transliteration_confidence: float = 0.9,
-        hint_confidence: float = 0.6,
+        hint_confidence: float = 0.4,
     ) -> None:
         self.languages = tuple(languages)
         self.default = default
@@ -112,8 +112,8 @@ class LanguageDetector:
         Character statistics (lingua) read "kak prodlit vnzh" as Slovak or Croatian; the NLU model's
         language identifier learnt transliteration from the example questions.
         """
-        if not hint or script_of_text(text) != "LATIN":
-            return None
+        if not hint or script_of_text(text) != "LATIN" or letter_count(text) < self.min_letters:
+            return None  # a few Latin letters say too little to leave lingua's reading
         top = hint[0]
         if (
             top.key in self._scripts

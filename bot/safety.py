@@ -18,6 +18,8 @@ from nlu import normalise
 
 __all__ = ["DangerSignals", "SafetyContent", "load_safety"]
 
+_ARABIC_LETTER = re.compile(r"[\u0600-\u06ff]")
+
 
 def _pattern(signal: str) -> str | None:
     stem = signal.strip().endswith("*")
@@ -27,6 +29,9 @@ def _pattern(signal: str) -> str | None:
     parts = [re.escape(w) for w in words]
     if stem:
         parts[-1] += r"\w*"
+    if _ARABIC_LETTER.match(words[0]):
+        # Arabic and Persian join "and"/"so" to the next word: "وما يتنفس" is "ما يتنفس" too.
+        parts[0] = "[وف]?" + parts[0]
     return r"(?<!\w)" + r"\s+".join(parts) + r"(?!\w)"
 
 

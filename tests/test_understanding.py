@@ -163,7 +163,10 @@ def test_the_models_language_guess_decides_transliteration_and_counts_otherwise(
     assert detector.detect("privet kak prodlit vnzh v prage", None, hint).language == "ru"
     # Elsewhere the guess is averaged with lingua's: a weak wrong guess does not win.
     assert detector.detect("привет как продлить внж", None, (IntentScore("uk", 0.3),)).language == "ru"
-    assert detector.detect("kak prodlit vnzh", None, (IntentScore("ru", 0.4),)).language != "ru"
+    assert detector.transliterated("kak prodlit vnzh", (IntentScore("ru", 0.3),)) is None
+    assert detector.transliterated("kak prodlit vnzh", (IntentScore("ru", 0.5),)) == "ru"
+    # A few letters say too little: "kak dela" is left to lingua's reading.
+    assert detector.transliterated("kak dela", (IntentScore("ru", 0.9),)) is None
     assert detector.detect("how do i renew my permit", None, (IntentScore("en", 0.9),)).language == "en"
 
 
@@ -174,3 +177,9 @@ def test_danger_signals_match_whole_words_and_stems_after_folding() -> None:
     assert signals.find("he HAS A   knife") == ("en", "has a knife")
     assert signals.find("knife sharpening service prague") is None
     assert signals.find("nedychavy") is None  # a whole word, not a prefix, unless the signal says *
+
+
+def test_arabic_signals_match_with_a_joined_conjunction_and_spelling_variants() -> None:
+    signals = DangerSignals({"ar": ("ما يتنفس",), "fa": ("نفس نمی\u200cکشه",)})
+    assert signals.find("ابوي طاح وما يتنفس") == ("ar", "ما يتنفس")
+    assert signals.find("بابام افتاده نفس نمی کشه") == ("fa", "نفس نمی\u200cکشه")  # half-space or space

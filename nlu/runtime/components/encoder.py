@@ -146,7 +146,7 @@ class EmbeddingCache:
                 seen.add(d)
                 missing.append(i)
         chunks = [missing[start : start + batch] for start in range(0, len(missing), batch)]
-        workers = min(os.cpu_count() or 1, 4) if len(missing) >= 2000 else 1
+        workers = min(os.cpu_count() or 1, 4) if len(missing) >= 500 else 1
         if workers > 1:
             import concurrent.futures
             import multiprocessing
