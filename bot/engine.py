@@ -12,6 +12,7 @@ from nlu import Classification, IntentScore, NLUClient, NLUError, NLUUnavailable
 from .i18n import Catalogues
 from .knowledge import EMERGENCY_KEY, Answer, KnowledgeBase
 from .language import Detection, LanguageDetector, native_name
+from .lexical import LexicalMatcher
 from .settings import Settings
 
 __all__ = ["Engine", "InvalidQuestion", "Outcome", "Reply", "UnknownCity"]
@@ -115,6 +116,7 @@ class Engine:
         self.detector = detector
         self.catalogues = catalogues
         self._content_keys = set(knowledge.taxonomy.content_keys)
+        self._lexical: LexicalMatcher | None = None
 
     # --- helpers ---------------------------------------------------------------------------------
 
@@ -208,7 +210,22 @@ class Engine:
             language = detection.language
             if signal is not None:
                 return self._emergency(city, language, detection, "signal")
-            _ = self.catalogues[language].gettext
+            return self.degraded(cleaned, city, language, detection)
+        return self.reply_for(cleaned, city, prior, result, signal=signal is not None)
+
+    @property
+    def lexical(self) -> LexicalMatcher:
+        """The fallback matcher over the example questions, built the first time the model is away."""
+        if self._lexical is None:
+            examples = ((key, text) for lang in self.kb.texts for key, text in self.kb.examples(lang))
+            self._lexical = LexicalMatcher(examples, self._content_keys)
+        return self._lexical
+
+    def degraded(self, text: str, city: str, language: str, detection: Detection | None) -> Reply:
+        """The model cannot be asked: offer the closest topics by their words, and a person."""
+        _ = self.catalogues[language].gettext
+        alternatives = self.lexical.best(text, self.settings.nlu.alternatives)
+        if not alternatives:
             return Reply(
                 Outcome.UNAVAILABLE,
                 city,
@@ -219,7 +236,19 @@ class Engine:
                 ),
                 detection=detection,
             )
-        return self.reply_for(cleaned, city, prior, result, signal=signal is not None)
+        return Reply(
+            Outcome.CLARIFY,
+            city,
+            language,
+            _(
+                "I cannot fully understand questions right now because of a technical problem. Is your "
+                "question about one of these topics? You can also ask to talk to a person."
+            ),
+            key=alternatives[0].key,
+            confidence=0.0,
+            alternatives=alternatives,
+            detection=detection,
+        )
 
     def reply_for(
         self, text: str, city: str, prior: str | None, result: Classification, signal: bool | None = None

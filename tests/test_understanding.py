@@ -183,3 +183,35 @@ def test_arabic_signals_match_with_a_joined_conjunction_and_spelling_variants() 
     signals = DangerSignals({"ar": ("ما يتنفس",), "fa": ("نفس نمی\u200cکشه",)})
     assert signals.find("ابوي طاح وما يتنفس") == ("ar", "ما يتنفس")
     assert signals.find("بابام افتاده نفس نمی کشه") == ("fa", "نفس نمی\u200cکشه")  # half-space or space
+
+
+async def test_without_the_model_the_closest_topics_by_their_words_are_offered(
+    make_engine, content_dir: Path
+) -> None:  # type: ignore[no-untyped-def]
+    write(
+        content_dir / "questions/en.yml",
+        """
+        permit.renewal:
+          title: Renewing a permit
+          examples: ["how do i renew my residence permit", "my permit expires soon"]
+        housing.tenant_rights:
+          title: Tenant rights
+          examples: ["the landlord keeps my deposit", "landlord wants to evict me"]
+        """,
+    )
+
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("hung", request=request)
+
+    engine = make_engine(down)
+    engine.kb.texts.clear()
+    engine.kb.texts.update(load_knowledge_base(content_dir, ("prague",), LANGS).texts)
+    reply = await engine.ask("my landlord will not give back the deposit", "prague", "en")
+    assert reply.outcome is Outcome.CLARIFY and reply.answer is None and not reply.urgent
+    assert [a.key for a in reply.alternatives][:1] == ["housing.tenant_rights"]
+    assert reply.text == engine.catalogues["en"].gettext(
+        "I cannot fully understand questions right now because of a technical problem. Is your "
+        "question about one of these topics? You can also ask to talk to a person."
+    )
+    nothing = await engine.ask("qqqq zzzz", "prague", "en")
+    assert nothing.outcome is Outcome.UNAVAILABLE
