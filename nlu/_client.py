@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -10,7 +11,7 @@ from typing import Any, Self
 import httpx
 import jwt
 
-from ._exceptions import NLUResponseError, NLUTimeout, NLUUnavailable
+from ._exceptions import NLUError, NLUResponseError, NLUTimeout, NLUUnavailable
 from ._normalise import normalise
 
 __all__ = ["Classification", "IntentScore", "NLUClient", "PartScore", "make_token"]
@@ -96,26 +97,38 @@ def make_token(secret: str, lifetime: int = _TOKEN_LIFETIME) -> str:
 
 
 class NLUClient:
-    """Classifies questions through a Rasa server.
+    """Classifies questions through one or several Rasa servers.
 
     One instance holds one ``httpx.AsyncClient`` for the life of the application::
 
         async with NLUClient("http://127.0.0.1:5005", secret="...") as nlu:
             result = await nlu.classify("how do I renew my permit")
+
+    With several servers (a list, or one string with commas) requests take turns, and a server that
+    cannot be reached, times out or fails is skipped for ``cooldown`` seconds while the request goes
+    to the next one; ``timeout`` bounds the whole request, failovers included.
     """
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         secret: str | None,
         *,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        cooldown: float = 10.0,
     ) -> None:
+        urls = base_url.split(",") if isinstance(base_url, str) else list(base_url)
+        self._servers = [u.strip().rstrip("/") for u in urls if u.strip()]
+        if not self._servers:
+            raise ValueError("at least one NLU server URL is needed")
+        self._timeout = timeout
+        self._cooldown = cooldown
+        self._resting: dict[str, float] = {}  # server -> monotonic time until which it is skipped
+        self._turn = 0
         self._secret = secret
         self._token: tuple[str, float] | None = None
         self._http = httpx.AsyncClient(
-            base_url=base_url,
             timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)),
             transport=transport,
             headers={"User-Agent": "integra-assistant"},
@@ -123,7 +136,11 @@ class NLUClient:
 
     @property
     def base_url(self) -> str:
-        return str(self._http.base_url)
+        return self._servers[0]
+
+    @property
+    def servers(self) -> tuple[str, ...]:
+        return tuple(self._servers)
 
     async def __aenter__(self) -> Self:
         return self
@@ -143,9 +160,38 @@ class NLUClient:
             self._token = (make_token(self._secret), time.time() + _TOKEN_LIFETIME)
         return {"Authorization": f"Bearer {self._token[0]}"}
 
+    def _order(self) -> list[str]:
+        """The servers to try, starting with the next in turn; resting ones last."""
+        turn = self._servers[self._turn :] + self._servers[: self._turn]
+        self._turn = (self._turn + 1) % len(self._servers)
+        now = time.monotonic()
+        return [s for s in turn if self._resting.get(s, 0) <= now] + [
+            s for s in turn if self._resting.get(s, 0) > now
+        ]
+
     async def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + self._timeout
+        failure: NLUError | None = None
+        for server in self._order():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                return await self._request_one(server, method, path, left, **kwargs)
+            except (NLUUnavailable, NLUTimeout) as exc:
+                self._resting[server] = time.monotonic() + self._cooldown
+                failure = exc
+        raise failure or NLUTimeout("the NLU server did not answer in time")
+
+    async def _request_one(self, server: str, method: str, path: str, seconds: float, **kwargs: Any) -> Any:
         try:
-            response = await self._http.request(method, path, headers=self._auth_headers(), **kwargs)
+            response = await self._http.request(
+                method,
+                server + path,
+                headers=self._auth_headers(),
+                timeout=httpx.Timeout(seconds, connect=min(seconds, 3.0)),
+                **kwargs,
+            )
         except httpx.TimeoutException as exc:
             raise NLUTimeout("the NLU server did not answer in time") from exc
         except httpx.TransportError as exc:

@@ -106,3 +106,23 @@ async def test_no_secret_means_no_authorization_header() -> None:
 )
 def test_normalise(raw: str, folded: str) -> None:
     assert normalise(raw) == folded
+
+
+async def test_several_servers_take_turns_and_a_failing_one_is_skipped() -> None:
+    asked: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        asked.append(request.url.host)
+        if request.url.host == "down.test":
+            raise httpx.ConnectError("refused", request=request)
+        body = {"intent": {"name": "greet", "confidence": 0.9}, "intent_ranking": []}
+        return httpx.Response(200, json=body)
+
+    servers = "http://a.test, http://down.test,http://b.test"
+    async with NLUClient(servers, SECRET, transport=httpx.MockTransport(handler), cooldown=60) as client:
+        assert client.servers == ("http://a.test", "http://down.test", "http://b.test")
+        results = [await client.classify("hello") for _ in range(4)]
+    assert {r.key for r in results} == {"greet"}
+    # down.test was tried once, failed over to the next server, and then rested.
+    assert asked.count("down.test") == 1
+    assert asked == ["a.test", "down.test", "b.test", "b.test", "a.test"]
