@@ -43,7 +43,7 @@ def extract(target: Path) -> None:
         "--sort-output",
         "--add-comments=TRANSLATORS:",
         # Besides the standard _() and ngettext(): _p() for the person's language and _t() for
-        # another group's, where one handler writes to staff and to the person (bot/telegram/handoff.py).
+        # another group's, where one handler writes to staff and to the person (bot/telegram/handoff/).
         "--keyword=_p",
         "--keyword=_t",
         "--project=integra-assistant",

@@ -1,0 +1,49 @@
+"""Human handoff: each case is a forum topic in its city's staff group, relayed both ways.
+
+Owner of a conversation: the bot (no open case), nobody (open, waiting) or one staff member. While a
+case is open the bot does not answer on its own; it copies what the person sends into the topic and
+what the owner writes in the topic to the person. Reminder times live in the database, so a restart
+loses none.
+
+- ``person``: the person's side — opening a case, relaying their messages, /forget, the rating;
+- ``commands``: what staff do in a topic — replies, /send, /quick, /note, /transfer, /close, /help;
+- ``buttons``: the buttons on the case card and under /quick;
+- ``staff``: who is staff, and the steps every staff action shares (find the case, own it, end it);
+- ``cards``: the case card and the topic's title;
+- ``reminders``: when an unclaimed case is due a reminder, and the job that sends them;
+- ``delivery``: the one place that sends to a topic or to the person, and logs what failed;
+- ``texts``: ready replies and other texts the parts share.
+"""
+
+from .buttons import case_button
+from .commands import (
+    close_command,
+    command_descriptions,
+    note,
+    quick,
+    send_answer,
+    staff_help,
+    staff_message,
+    transfer,
+)
+from .person import end_case_for_erasure, open_case, rate, relay_from_person
+from .reminders import remind_unclaimed
+from .texts import QUICK_REPLIES
+
+__all__ = [
+    "QUICK_REPLIES",
+    "case_button",
+    "close_command",
+    "command_descriptions",
+    "end_case_for_erasure",
+    "note",
+    "open_case",
+    "quick",
+    "rate",
+    "relay_from_person",
+    "remind_unclaimed",
+    "send_answer",
+    "staff_help",
+    "staff_message",
+    "transfer",
+]

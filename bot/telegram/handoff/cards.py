@@ -1,0 +1,117 @@
+"""The case card staff see at the top of each case's topic: title, text and buttons."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from typing import TYPE_CHECKING
+
+from babel.dates import format_datetime
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from ...language import native_name
+from ...storage import CaseData
+from ..context import BotContext
+from .delivery import open_topic
+
+if TYPE_CHECKING:
+    from ...settings import StaffGroup
+
+__all__ = ["card_keyboard", "case_card", "open_case_topic", "topic_title", "when"]
+
+# The longest a message of the recent conversation gets on the card.
+TURN_TEXT = 250
+
+
+def when(moment: dt.datetime, group: StaffGroup, language: str) -> str:
+    """A moment in the group's time zone, worded for ``language``, e.g. "Monday, 09:00"."""
+    return format_datetime(moment, "EEEE d MMMM, HH:mm", tzinfo=group.hours().zone, locale=language)
+
+
+def topic_title(context: BotContext, case: CaseData, group: StaffGroup) -> str:
+    """The forum topic's name: case number, city, language and topic (🚨 first when urgent)."""
+    engine = context.services.engine
+    _ = context.translations(group.language).gettext
+    topic = engine.kb.title(case.key, group.language) if case.key else _("General question")
+    parts = [case.number, engine.city_name(case.city, group.language), case.language.upper(), topic]
+    return (("🚨 " if case.urgent else "") + " · ".join(parts))[:128]
+
+
+def card_keyboard(context: BotContext, case: CaseData, group: StaffGroup) -> InlineKeyboardMarkup:
+    """Claim (while nobody owns the case), Close, Return to bot."""
+    _ = context.translations(group.language).gettext
+    row = [
+        InlineKeyboardButton("✅ " + _("Close"), callback_data=f"case:close:{case.id}"),
+        InlineKeyboardButton("🤖 " + _("Return to bot"), callback_data=f"case:return:{case.id}"),
+    ]
+    if case.owner_id is None:
+        row.insert(0, InlineKeyboardButton("✋ " + _("Claim"), callback_data=f"case:claim:{case.id}"))
+    return InlineKeyboardMarkup([row])
+
+
+async def case_card(context: BotContext, case: CaseData, group: StaffGroup, origin: str | None = None) -> str:
+    """The case card (HTML): who, where, what about, and the recent conversation."""
+    services = context.services
+    engine, kb = services.engine, services.kb
+    _ = context.translations(group.language).gettext
+    title = _("Case {number}").format(number=case.number)
+    lines = ["<b>" + html.escape(title) + "</b>"]
+    if case.urgent:
+        lines.append(
+            "🚨 <b>"
+            + html.escape(_("URGENT: the person may be in danger. The bot has shown the emergency numbers."))
+            + "</b>"
+        )
+    if origin:
+        lines.append(html.escape(origin))
+    topic = f"{kb.title(case.key, group.language)} ({case.key})" if case.key else _("General question")
+    lines += [
+        html.escape(
+            _("Language: {language}").format(language=f"{native_name(case.language)} ({case.language})")
+        ),
+        html.escape(_("City: {city}").format(city=engine.city_name(case.city, group.language))),
+        html.escape(_("Topic: {topic}").format(topic=topic)),
+        html.escape(_("Opened: {time}").format(time=when(case.created_at, group, group.language))),
+        "",
+        "<b>" + html.escape(_("Recent conversation")) + "</b>",
+    ]
+    turns = await context.storage.recent_turns(case.chat_id, context.settings.handoff.card_turns)
+    for turn in turns:
+        if turn.role == "bot" and turn.key:
+            text = "🤖 " + _("answered: {topic}").format(topic=kb.title(turn.key, group.language))
+        else:
+            mark = {"user": "👤", "bot": "🤖", "staff": "🙋"}[turn.role]
+            shortened = turn.text if len(turn.text) <= TURN_TEXT else turn.text[:TURN_TEXT] + "…"
+            text = f"{mark} {shortened}"
+        lines.append(html.escape(text))
+    if not turns:
+        lines.append(html.escape(_("(no messages yet)")))
+    lines += [
+        "",
+        "<i>"
+        + html.escape(
+            _(
+                "Write in this topic to answer the person (your first message claims the case). "
+                "/send KEY sends an answer in their language, /quick shows ready replies, "
+                "/note TEXT stays internal, /transfer CITY moves the case, /close ends it."
+            )
+        )
+        + "</i>",
+    ]
+    return "\n".join(lines)
+
+
+async def open_case_topic(
+    context: BotContext, case: CaseData, group: StaffGroup, origin: str | None = None, *, where: str = ""
+) -> tuple[int, int] | None:
+    """Open the case's forum topic in ``group`` and post its card; returns (thread id, card message
+    id), or None when the group cannot be reached."""
+    return await open_topic(
+        context,
+        case,
+        group.chat_id,
+        topic_title(context, case, group),
+        await case_card(context, case, group, origin),
+        card_keyboard(context, case, group),
+        where=where,
+    )

@@ -1,0 +1,239 @@
+"""What staff do in a case's topic: write to the person, /send, /quick, /note, /transfer, /close, /help."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import html
+import unicodedata
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+
+from ...engine import Reply
+from ...language import native_name
+from ..context import BotContext
+from ..ui import answer_card
+from .cards import open_case_topic
+from .delivery import close_topic, message_kind, pages_to_person, relay_to_person, to_person, to_topic
+from .reminders import reminder_time
+from .staff import StaffTurn, end_case, mention, staff_case, staff_name, take
+from .texts import NOT_DELIVERED, QUICK_REPLIES, person_texts
+
+__all__ = [
+    "close_command",
+    "command_descriptions",
+    "note",
+    "quick",
+    "send_answer",
+    "staff_help",
+    "staff_message",
+    "transfer",
+]
+
+
+@staff_case
+async def staff_message(context: BotContext, turn: StaffTurn) -> None:
+    """What the case owner writes in the topic goes to the person, marked as from a caseworker."""
+    group, user, message = turn.group, turn.user, turn.message
+    owned = await take(context, turn.case, group, user, message)
+    if owned is None:
+        return
+    _p = person_texts(context, owned).gettext
+    kind = message_kind(message)
+    if not await relay_to_person(context, owned, message, kind, "🙋 " + _p("Caseworker:")):
+        _ = context.translations(group.language).gettext
+        await message.reply_text("⚠️ " + _(NOT_DELIVERED))
+        return
+    await context.storage.audit(owned.id, "reply", user.id)
+    await context.storage.add_turn(owned.chat_id, "staff", message.text or f"[{kind}]", None)
+
+
+@staff_case
+async def note(context: BotContext, turn: StaffTurn) -> None:
+    """/note TEXT: an internal note, never sent to the person (only the fact is recorded)."""
+    await context.storage.audit(turn.case.id, "note", turn.user.id)
+
+
+@staff_case
+async def send_answer(context: BotContext, turn: StaffTurn) -> None:
+    """/send KEY: the knowledge-base answer for KEY, in the person's language, for the case's city."""
+    group, user, message = turn.group, turn.user, turn.message
+    services = context.services
+    kb = services.kb
+    _ = context.translations(group.language).gettext
+    key = (context.args or [""])[0].strip().lower()
+    keys = kb.taxonomy.content_keys
+    if key not in keys:
+        near = difflib.get_close_matches(key, keys, n=3, cutoff=0.5) if key else []
+        listing = "\n".join(f"{k} — {kb.title(k, group.language)}" for k in (near or keys))
+        intro = (
+            _("Unknown key “{key}”. Did you mean:").format(key=key)
+            if near
+            else _("Usage: /send KEY. The keys are:")
+        )
+        await message.reply_text(intro + "\n" + listing)
+        return
+    owned = await take(context, turn.case, group, user, message)
+    if owned is None:
+        return
+    answer = services.engine.answer_key(key, owned.city, owned.language)
+    _p = person_texts(context, owned).gettext
+    sent = Reply(
+        answer.outcome,
+        answer.city,
+        answer.language,
+        _p("A caseworker sent you this information:") + "\n\n" + answer.text,
+        key=answer.key,
+        answer=answer.answer,
+        notice=answer.notice,
+    )
+    pages = answer_card(services.engine, sent)
+    if not await pages_to_person(context, owned, pages, "deliver an answer of {case}"):
+        await message.reply_text("⚠️ " + _(NOT_DELIVERED))
+        return
+    await context.storage.audit(owned.id, "send", user.id, key)
+    await context.storage.add_turn(owned.chat_id, "bot", answer.text[:500], key)
+    await message.reply_text(
+        "📤 "
+        + _("Sent “{topic}” in {language}.").format(
+            topic=kb.title(key, group.language), language=native_name(owned.language)
+        )
+    )
+
+
+@staff_case
+async def quick(context: BotContext, turn: StaffTurn) -> None:
+    """/quick: ready replies as buttons, in the staff's language; sent in the person's language."""
+    case, group = turn.case, turn.group
+    _ = context.translations(group.language).gettext
+    buttons = [
+        [InlineKeyboardButton(_(text)[:64], callback_data=f"quick:{case.id}:{i}")]
+        for i, text in enumerate(QUICK_REPLIES)
+    ]
+    lines = [f"{i + 1}. {_(text)}" for i, text in enumerate(QUICK_REPLIES)]
+    await turn.message.reply_text(
+        _("Ready replies (the person gets them in {language}):").format(language=native_name(case.language))
+        + "\n"
+        + "\n".join(lines),
+        reply_markup=InlineKeyboardMarkup(buttons),
+    )
+
+
+def _find_city(context: BotContext, text: str, language: str) -> str | None:
+    def fold(value: str) -> str:
+        decomposed = unicodedata.normalize("NFKD", value.casefold())
+        return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+    wanted = fold(text.strip())
+    engine = context.services.engine
+    for city in context.settings.cities:
+        names = {city, engine.city_name(city, language), engine.city_name(city, "en")}
+        if wanted in {fold(name) for name in names}:
+            return city
+    return None
+
+
+@staff_case
+async def transfer(context: BotContext, turn: StaffTurn) -> None:
+    """/transfer CITY: move the case to that city's staff group, unassigned."""
+    case, group, user, message = turn.case, turn.group, turn.user, turn.message
+    settings = context.settings
+    engine = context.services.engine
+    _ = context.translations(group.language).gettext
+    if case.owner_id not in (None, user.id):
+        owner = await staff_name(context, group, case.owner_id)
+        await message.reply_text(_("Only {name}, who claimed this case, can transfer it.").format(name=owner))
+        return
+    city = _find_city(context, " ".join(context.args or []), group.language)
+    target = settings.staff_group(city) if city else None
+    if city is None or target is None or city == case.city:
+        choices = ", ".join(
+            f"{c} ({engine.city_name(c, group.language)})"
+            for c in settings.cities
+            if c != case.city and settings.staff_group(c) is not None
+        )
+        usage = _("Usage: /transfer CITY. Cities with a staff group: {cities}")
+        await message.reply_text(usage.format(cities=choices))
+        return
+    now = context.bot_data.clock()
+    moved = dataclasses.replace(case, city=city, group_chat_id=target.chat_id, owner_id=None)
+    _t = context.translations(target.language).gettext
+    origin = "➡️ " + _t("Transferred from {city}.").format(city=engine.city_name(case.city, target.language))
+    opened = await open_case_topic(context, moved, target, origin, where=f" in {city}")
+    if opened is None:
+        await message.reply_text("⚠️ " + _("The other group cannot be reached; the case stays here."))
+        return
+    thread_id, card_id = opened
+    done = await context.storage.transfer_case(
+        case.id,
+        city=city,
+        group_chat_id=target.chat_id,
+        thread_id=thread_id,
+        card_message_id=card_id,
+        remind_at=reminder_time(context, target, now, case.urgent),
+        actor_id=user.id,
+    )
+    if done is None:
+        return
+    await to_topic(
+        context,
+        case,
+        "➡️ "
+        + _("{name} transferred this case to {city}.").format(
+            name=mention(user), city=html.escape(engine.city_name(city, group.language))
+        ),
+    )
+    await close_topic(context, case)
+    _p = person_texts(context, case).gettext
+    await to_person(
+        context,
+        case,
+        _p("Your conversation has been passed to caseworkers in {city}.").format(
+            city=engine.city_name(city, case.language)
+        ),
+    )
+
+
+@staff_case
+async def close_command(context: BotContext, turn: StaffTurn) -> None:
+    """/close in a case topic: like the Close button."""
+    refusal = await end_case(context, turn.case, turn.group, turn.user, "close")
+    if refusal:
+        await turn.message.reply_text(refusal)
+
+
+def command_descriptions(language: str, context: BotContext) -> list[tuple[str, str]]:
+    """The staff group's command menu."""
+    _ = context.translations(language).gettext
+    return [
+        ("send", _("send an answer in the person's language")),
+        ("quick", _("ready replies")),
+        ("note", _("internal note, never sent")),
+        ("transfer", _("move the case to another city")),
+        ("close", _("close the case")),
+        ("help", _("how cases work")),
+    ]
+
+
+async def staff_help(update: Update, context: BotContext) -> None:
+    """/help in a staff group: how cases work."""
+    message = update.effective_message
+    chat = update.effective_chat
+    if message is None or chat is None:
+        return
+    settings = context.settings
+    language = next(
+        (g.language for g in settings.handoff.groups.values() if g.chat_id == chat.id),
+        settings.default_language,
+    )
+    _ = context.translations(language).gettext
+    await message.reply_text(
+        _(
+            "Each conversation handed over by the bot gets its own topic here, with a case card. "
+            "Claim it, then write in the topic: your messages, photos and documents go to the person, "
+            "marked as coming from a caseworker. /send KEY sends an answer from the knowledge base in "
+            "the person's language, /quick shows ready replies, /note TEXT is never sent, "
+            "/transfer CITY moves the case to another city, /close ends it and asks the person for a "
+            "rating."
+        )
+    )

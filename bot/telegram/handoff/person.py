@@ -1,0 +1,228 @@
+"""The person's side of a case: opening it, relaying what they write, /forget, and their rating."""
+
+from __future__ import annotations
+
+import html
+
+from telegram import Message, Update
+from telegram.ext import ApplicationHandlerStop
+
+from ...engine import InvalidQuestion, Outcome, Reply, UnknownCity
+from ...settings import StaffGroup
+from ...storage import CaseData
+from ..context import BotContext
+from ..ui import answer_card
+from .cards import open_case_topic, when
+from .delivery import close_topic, message_kind, pages_to_person, relay_to_topic, to_person, to_topic
+from .reminders import remind_after, reminder_time
+from .texts import person_texts
+
+__all__ = ["end_case_for_erasure", "open_case", "rate", "relay_from_person"]
+
+
+async def _last_topic(context: BotContext, chat_id: int) -> str | None:
+    """The content key the conversation was last about, for the case card."""
+    content_keys = context.services.kb.taxonomy.content_keys
+    for turn in reversed(await context.storage.recent_turns(chat_id, 6)):
+        if turn.key in content_keys:
+            return turn.key
+    return None
+
+
+async def open_case(
+    update: Update,
+    context: BotContext,
+    *,
+    key: str | None = None,
+    urgent: bool = False,
+    struggling: bool = False,
+) -> bool:
+    """Hand the conversation to the city's staff, about ``key`` (by default the topic the conversation
+    was last about). False when the city has no staff group (or it cannot be reached): the caller
+    then shows the city's contacts instead."""
+    chat = update.effective_chat
+    if chat is None:
+        return False
+    storage, settings = context.storage, context.settings
+    person = await storage.get_person(chat.id)
+    if person is None or person.city is None:
+        return False
+    group = settings.staff_group(person.city)
+    if group is None:
+        return False
+    lang = context.state.language or person.language or settings.default_language
+    _ = context.translations(lang).gettext
+    now = context.bot_data.clock()
+    case, created = await storage.open_case(
+        chat.id,
+        city=person.city,
+        language=lang,
+        key=key or await _last_topic(context, chat.id),
+        urgent=urgent,
+        group_chat_id=group.chat_id,
+        remind_at=reminder_time(context, group, now, urgent),
+    )
+    context.state.reset()
+    if not created:
+        await to_person(context, case, _("You are already connected to a caseworker. Just write here."))
+        return True
+    opened = await open_case_topic(context, case, group)
+    if opened is None:
+        await storage.close_case(case.id, None, "return")
+        return False
+    thread_id, card_id = opened
+    await storage.set_case_topic(case.id, thread_id=thread_id, card_message_id=card_id)
+
+    city = context.services.engine.city_name(person.city, lang)
+    parts = []
+    if struggling:
+        parts.append(_("I could not find the right answer for you, so I am asking a person to help."))
+    parts.append(
+        _(
+            "I have asked a caseworker in {city} to take over. You can keep writing here: everything you "
+            "send goes to them."
+        ).format(city=city)
+    )
+    hours = group.hours()
+    if hours.is_open(now):
+        minutes = round(remind_after(context, urgent))
+        parts.append(
+            context.translations(lang)
+            .ngettext(
+                "Caseworkers are at work now. If nobody answers within {minutes} minute, I will remind them.",
+                "Caseworkers are at work now. If nobody answers within {minutes} minutes, "
+                "I will remind them.",
+                minutes,
+            )
+            .format(minutes=minutes)
+        )
+    else:
+        # TRANSLATORS: {time} is a weekday, date and time, e.g. "Monday 24 November, 09:00".
+        parts.append(
+            _(
+                "Caseworkers are not at work right now. They will be back on {time}, and your messages "
+                "will be waiting for them."
+            ).format(time=when(hours.next_opening(now), group, lang))
+        )
+        if urgent:
+            parts.append(_("If you are in danger, call 112 now."))
+    await to_person(context, case, "\n\n".join(parts))
+    return True
+
+
+async def _understand(context: BotContext, case: CaseData, text: str | None) -> Reply | None:
+    """What the person's message seems to be about: the bot keeps understanding during a case."""
+    if not text:
+        return None
+    try:
+        return await context.services.engine.ask(text, case.city, case.language)
+    except (InvalidQuestion, UnknownCity):
+        return None
+
+
+def _topic_label(context: BotContext, reply: Reply | None, language: str) -> str:
+    """For staff: the topic a relayed message seems to be about, in the staff's language."""
+    if reply is None or reply.urgent or reply.key not in context.services.kb.taxonomy.content_keys:
+        return ""
+    if reply.outcome not in (Outcome.ANSWER, Outcome.NO_CONTENT):
+        return ""
+    _ = context.translations(language).gettext
+    # TRANSLATORS: shown to staff under a relayed message; {topic} is a topic title, {key} its /send key.
+    return "\n\n🏷 " + _("Seems to be about: {topic} (/send {key})").format(
+        topic=context.services.kb.title(reply.key, language), key=reply.key
+    )
+
+
+async def _alert_danger(context: BotContext, case: CaseData, group: StaffGroup, reply: Reply) -> None:
+    """A message during a case looks like danger: the person sees the emergency numbers at once, the
+    case becomes urgent and the topic gets a 🚨 alert in the staff's language."""
+    pages = answer_card(context.services.engine, reply)
+    await pages_to_person(context, case, pages, "show the emergency numbers for {case}", each=True)
+    now = context.bot_data.clock()
+    await context.storage.mark_urgent(case.id, reminder_time(context, group, now, urgent=True))
+    _ = context.translations(group.language).gettext
+    await to_topic(
+        context,
+        case,
+        "🚨 "
+        + _(
+            "{case}: this message may mean the person is in danger right now. They have been shown the "
+            "emergency numbers; please reply to them first."
+        ).format(case=case.number),
+    )
+
+
+async def relay_from_person(update: Update, context: BotContext) -> None:
+    """Group -1 for private non-command messages: during a case, copy them into its topic instead of
+    answering, marked with the topic they seem to be about; danger is still recognised."""
+    chat, message = update.effective_chat, update.effective_message
+    if chat is None or message is None:
+        return
+    case = await context.storage.open_case_of(chat.id)
+    if case is None or case.thread_id is None:
+        return
+    group = context.settings.staff_group(case.city)
+    kind = message_kind(message)
+    await context.storage.add_turn(chat.id, "user", message.text or f"[{kind}]", None)
+    reply = await _understand(context, case, message.text or message.caption)
+    label = _topic_label(context, reply, group.language) if group else ""
+    try:
+        if not await relay_to_topic(context, case, message, kind, label):
+            _ = context.translations(case.language).gettext
+            await message.reply_text(
+                _("Sorry, your message could not reach the caseworkers. Please try again in a few minutes.")
+            )
+    finally:
+        if reply is not None and reply.urgent and group is not None:
+            await _alert_danger(context, case, group, reply)
+    raise ApplicationHandlerStop
+
+
+async def end_case_for_erasure(context: BotContext, chat_id: int) -> None:
+    """The person used /forget: close their open case and ask staff to delete the topic."""
+    case = await context.storage.open_case_of(chat_id)
+    if case is None:
+        return
+    closed = await context.storage.close_case(case.id, None, "erase")
+    group = context.settings.staff_group(case.city)
+    if closed is None or group is None:
+        return
+    _ = context.translations(group.language).gettext
+    await to_topic(
+        context,
+        case,
+        "🗑 "
+        + html.escape(
+            _(
+                "The person deleted their data, so this case is closed. Please delete this topic: it "
+                "holds copies of their messages."
+            )
+        ),
+    )
+    await close_topic(context, case)
+
+
+async def rate(update: Update, context: BotContext) -> None:
+    """The person's 1–5 star rating after a case was closed."""
+    query, chat = update.callback_query, update.effective_chat
+    if query is None or query.data is None or chat is None:
+        return
+    _rate, case_id, stars = [*query.data.split(":"), "", ""][:3]
+    await query.answer()
+    if not (case_id.isdigit() and stars.isdigit() and 1 <= int(stars) <= 5):
+        return
+    storage = context.storage
+    if not await storage.rate_case(int(case_id), chat.id, int(stars)):
+        return
+    case = await storage.get_case(int(case_id))
+    if case is None:
+        return
+    _p = person_texts(context, case).gettext
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(None)
+    await to_person(context, case, _p("Thank you for your rating!"))
+    group = context.settings.staff_group(case.city)
+    if group is not None:
+        _ = context.translations(group.language).gettext
+        rated = _("The person rated the help {stars} of 5.").format(stars=stars)
+        await to_topic(context, case, "⭐ " + html.escape(rated))
