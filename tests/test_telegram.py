@@ -216,6 +216,41 @@ async def test_forget_deletes_everything(bot, services: Services) -> None:  # ty
     assert "✅ " + chat.t("ru", "I agree") in buttons(notice)
 
 
+async def test_forged_or_stale_button_data_is_answered_and_ignored(bot, services: Services) -> None:  # type: ignore[no-untyped-def]
+    api, storage = bot
+    chat = Chat(api, api.user(1006, "Eve", language_code="en"), services)
+    await chat.onboard("en", "prague")
+    [card] = await chat.say("how do I renew my residence permit")
+    before = await storage.get_person(1006)
+    capabilities = services.engine.conversation_text("bot_capabilities", "prague", "en")
+    forged = [
+        "fb:1:no.such_key",  # a key this knowledge base does not have
+        "fb:2:permit.renewal",  # neither 👍 nor 👎
+        "lang:xx",  # a language this deployment does not serve
+        "city:atlantis",
+        "topic:permits:extra",
+        "key:permit.renewal\n",
+        "menu:1",
+        "case:claim:1",  # staff buttons outside a staff group
+        "quick:1:0",
+        "rate:1:9",
+        "rate:1:5",  # a case that does not exist
+        "forget:now",
+        "",
+        "🙂",
+    ]
+    for data in forged:
+        mark = len(api.calls)
+        await chat.user.forge_press(card, data)
+        # Updates are handled one at a time: when /help is answered, the button's handling is over.
+        [help_text] = await chat.say("/help")
+        made = [c.method for c in api.calls[mark:] if c.method != "getUpdates"]
+        assert made == ["answerCallbackQuery", "sendMessage"], data
+        assert help_text["text"].startswith(capabilities)
+    assert await storage.get_person(1006) == before
+    assert await storage.feedback_report() == []
+
+
 async def test_webhook_mode_checks_telegrams_secret_token(services: Services, tmp_path: Path) -> None:
     import httpx
 

@@ -22,7 +22,7 @@ from telegram.ext import (
 from ..runtime import Services
 from ..settings import Settings
 from ..storage import Storage
-from . import handlers, handoff
+from . import callbacks, handlers, handoff
 from .context import BotContext, BotData
 
 __all__ = ["build_application", "run_bot", "webhook_options"]
@@ -102,9 +102,24 @@ def build_application(
         application.add_handler(
             MessageHandler(staff & ~filters.COMMAND & ~filters.StatusUpdate.ALL, handoff.staff_message)
         )
-        application.add_handler(CallbackQueryHandler(handoff.case_button, pattern=r"^(case|quick):"))
-    application.add_handler(CallbackQueryHandler(handoff.rate, pattern=r"^rate:"))
-    application.add_handler(CallbackQueryHandler(handlers.callback))
+        application.add_handler(CallbackQueryHandler(handoff.case_button, callbacks.CaseAction.pattern()))
+        application.add_handler(CallbackQueryHandler(handoff.quick_button, callbacks.QuickReply.pattern()))
+    for kind, button in (
+        (callbacks.Rating, handoff.rate),
+        (callbacks.Languages, handlers.languages_button),
+        (callbacks.ChooseLanguage, handlers.language_button),
+        (callbacks.Consent, handlers.consent_button),
+        (callbacks.ChooseCity, handlers.city_button),
+        (callbacks.Menu, handlers.menu_button),
+        (callbacks.ShowTopic, handlers.topic_button),
+        (callbacks.ShowKey, handlers.key_button),
+        (callbacks.Feedback, handlers.feedback_button),
+        (callbacks.Human, handlers.human_button),
+        (callbacks.Forget, handlers.forget_button),
+    ):
+        application.add_handler(CallbackQueryHandler(button, kind.pattern()))
+    # Forged or stale data (no pattern matches): answered, nothing else.
+    application.add_handler(CallbackQueryHandler(callbacks.ignore))
     application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, handlers.question))
     application.add_handler(
         MessageHandler(private & ~filters.TEXT & ~filters.StatusUpdate.ALL, handlers.media)

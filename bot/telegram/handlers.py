@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from typing import TypeVar
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction
 from telegram.ext import ApplicationHandlerStop
 
@@ -13,23 +14,32 @@ from nlu import normalise
 
 from ..engine import InvalidQuestion, Outcome, Reply
 from ..language import native_name, negotiate
-from . import handoff
+from . import callbacks, handoff
 from .context import BotContext
 from .ui import TOPIC_EMOJI, answer_card, answer_keyboard, city_keyboard, language_keyboard, rows
 
 __all__ = [
     "ask_human",
-    "callback",
     "change_city",
     "change_language",
+    "city_button",
+    "consent_button",
     "error_handler",
+    "feedback_button",
     "forget",
+    "forget_button",
     "help_command",
+    "human_button",
+    "key_button",
+    "language_button",
+    "languages_button",
     "media",
     "menu",
+    "menu_button",
     "question",
     "require_consent",
     "start",
+    "topic_button",
     "topic_names",
 ]
 
@@ -86,8 +96,8 @@ async def start(update: Update, context: BotContext) -> None:
     _ = context.translations(lang).gettext
     keyboard = InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton("✅ " + native_name(lang), callback_data=f"lang:{lang}")],
-            [InlineKeyboardButton("🌐 " + _("Other languages"), callback_data="languages")],
+            [callbacks.ChooseLanguage(lang).button("✅ " + native_name(lang))],
+            [callbacks.Languages().button("🌐 " + _("Other languages"))],
         ]
     )
     await _reply(
@@ -108,7 +118,7 @@ async def _privacy_notice(update: Update, context: BotContext, lang: str) -> Non
         "information can be improved. Nothing else is stored. Your conversation is deleted after "
         "90 days without use, and you can delete everything at any time with /forget."
     )
-    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("✅ " + _("I agree"), callback_data="consent")]])
+    keyboard = InlineKeyboardMarkup([[callbacks.Consent().button("✅ " + _("I agree"))]])
     await _reply(update, text, keyboard)
 
 
@@ -133,9 +143,7 @@ async def _welcome(update: Update, context: BotContext, lang: str, city: str) ->
     engine = context.services.engine
     _ = context.translations(lang).gettext
     text = engine.conversation_text("greet", city, lang)
-    keyboard = InlineKeyboardMarkup(
-        [[InlineKeyboardButton("📋 " + _("Browse topics"), callback_data="menu")]]
-    )
+    keyboard = InlineKeyboardMarkup([[callbacks.Menu().button("📋 " + _("Browse topics"))]])
     await _reply(update, text, keyboard)
 
 
@@ -147,12 +155,8 @@ async def require_consent(update: Update, context: BotContext) -> None:
     if message and message.text and message.text.startswith(("/start", "/forget", "/language", "/help")):
         return
     query = update.callback_query
-    if (
-        query
-        and query.data
-        and query.data.split(":")[0] in {"lang", "languages", "consent", "city", "forget"}
-    ):
-        return
+    if query and not callbacks.needs_consent(query.data):
+        return  # onboarding buttons and /forget work before consent; forged data is ignored later
     person = await context.storage.get_person(update.effective_chat.id)
     if person and person.consent_at and person.city:
         if not context.state.language and person.language:
@@ -228,7 +232,7 @@ async def menu(update: Update, context: BotContext) -> None:
     _ = context.translations(lang).gettext
     names = topic_names(context, lang)
     buttons = [
-        InlineKeyboardButton(f"{TOPIC_EMOJI[t]} {names[t]}", callback_data=f"topic:{t}")
+        callbacks.ShowTopic(t).button(f"{TOPIC_EMOJI[t]} {names[t]}")
         for t in context.services.kb.taxonomy.topics
     ]
     await _reply(update, _("Choose a topic:"), InlineKeyboardMarkup(rows(buttons, 1)))
@@ -270,9 +274,7 @@ async def forget(update: Update, context: BotContext) -> None:
     """Ask for confirmation, then delete everything stored about this chat."""
     lang = await language_of(update, context)
     _ = context.translations(lang).gettext
-    keyboard = InlineKeyboardMarkup(
-        [[InlineKeyboardButton("🗑 " + _("Yes, delete my data"), callback_data="forget")]]
-    )
+    keyboard = InlineKeyboardMarkup([[callbacks.Forget().button("🗑 " + _("Yes, delete my data"))]])
     await _reply(update, _("Delete everything I have stored about you? This cannot be undone."), keyboard)
 
 
@@ -306,8 +308,8 @@ async def show_reply(update: Update, context: BotContext, reply: Reply) -> None:
     if reply.outcome is Outcome.OUT_OF_SCOPE:
         markup = InlineKeyboardMarkup(
             [
-                [InlineKeyboardButton("📋 " + _("Browse topics"), callback_data="menu")],
-                [InlineKeyboardButton("🙋 " + _("Talk to a person"), callback_data="human")],
+                [callbacks.Menu().button("📋 " + _("Browse topics"))],
+                [callbacks.Human().button("🙋 " + _("Talk to a person"))],
             ]
         )
     if reply.outcome is Outcome.ANSWER:
@@ -362,8 +364,8 @@ async def media(update: Update, context: BotContext) -> None:
     _ = context.translations(lang).gettext
     keyboard = InlineKeyboardMarkup(
         [
-            [InlineKeyboardButton("🙋 " + _("Talk to a person"), callback_data="human")],
-            [InlineKeyboardButton("📋 " + _("Browse topics"), callback_data="menu")],
+            [callbacks.Human().button("🙋 " + _("Talk to a person"))],
+            [callbacks.Menu().button("📋 " + _("Browse topics"))],
         ]
     )
     await _reply(
@@ -376,91 +378,154 @@ async def media(update: Update, context: BotContext) -> None:
 # --- buttons ---------------------------------------------------------------------------------------
 
 
-async def callback(update: Update, context: BotContext) -> None:
-    """All inline buttons: language, consent, city, topics, keys, feedback, handoff, forget."""
-    query = update.callback_query
-    chat = update.effective_chat
-    if query is None or query.data is None or chat is None:
-        return
-    services, storage = context.services, context.storage
-    kind, _sep, value = query.data.partition(":")
+B = TypeVar("B", bound=callbacks.Button)
+
+
+async def _pressed(update: Update, context: BotContext, kind: type[B]) -> tuple[B, int, str] | None:
+    """The button of ``kind`` pressed in this chat, the chat id and the person's language, with the
+    query answered; None when the data is forged or stale (then nothing else happens)."""
+    query, chat = update.callback_query, update.effective_chat
+    if query is None or chat is None:
+        return None
     lang = await language_of(update, context)
     await query.answer()
+    button = kind.parse(query.data)
+    return None if button is None else (button, chat.id, lang)
 
-    if kind == "languages":
+
+async def languages_button(update: Update, context: BotContext) -> None:
+    """ "Other languages": show the language picker."""
+    if await _pressed(update, context, callbacks.Languages) is not None:
         await change_language(update, context)
-    elif kind == "lang" and value in services.settings.languages:
-        context.state.language = value
-        person = await storage.get_person(chat.id)
-        if person and person.consent_at:
-            await storage.save_person(chat.id, language=value)
-            _ = context.translations(value).gettext
-            await _reply(update, _("Language changed to {language}.").format(language=native_name(value)))
-            if not person.city:
-                await change_city(update, context)
-        else:
-            await _privacy_notice(update, context, value)
-    elif kind == "consent":
-        now = dt.datetime.now(dt.UTC)
-        await storage.save_person(chat.id, language=lang, consent_at=now)
-        await _after_consent(update, context, lang)
-    elif kind == "city" and value in services.settings.cities:
-        person = await storage.get_person(chat.id)
-        if not (person and person.consent_at):
-            context.state.pending_city = value
-            await _privacy_notice(update, context, lang)
-            return
-        await storage.save_person(chat.id, city=value)
-        await _welcome(update, context, lang, value)
-    elif kind == "menu":
+
+
+async def language_button(update: Update, context: BotContext) -> None:
+    """A language chosen: remember it, then the privacy notice (or, after consent, confirm it)."""
+    if (pressed := await _pressed(update, context, callbacks.ChooseLanguage)) is None:
+        return
+    choice, chat_id, _lang = pressed
+    if choice.code not in context.services.settings.languages:
+        return
+    storage = context.storage
+    context.state.language = choice.code
+    person = await storage.get_person(chat_id)
+    if person and person.consent_at:
+        await storage.save_person(chat_id, language=choice.code)
+        _ = context.translations(choice.code).gettext
+        await _reply(update, _("Language changed to {language}.").format(language=native_name(choice.code)))
+        if not person.city:
+            await change_city(update, context)
+    else:
+        await _privacy_notice(update, context, choice.code)
+
+
+async def consent_button(update: Update, context: BotContext) -> None:
+    """ "I agree": store the consent, then ask for the city (unless a deep link chose it)."""
+    if (pressed := await _pressed(update, context, callbacks.Consent)) is None:
+        return
+    _button, chat_id, lang = pressed
+    await context.storage.save_person(chat_id, language=lang, consent_at=dt.datetime.now(dt.UTC))
+    await _after_consent(update, context, lang)
+
+
+async def city_button(update: Update, context: BotContext) -> None:
+    """A city chosen: store it and welcome the person (before consent: remember it for later)."""
+    if (pressed := await _pressed(update, context, callbacks.ChooseCity)) is None:
+        return
+    choice, chat_id, lang = pressed
+    if choice.city not in context.services.settings.cities:
+        return
+    person = await context.storage.get_person(chat_id)
+    if not (person and person.consent_at):
+        context.state.pending_city = choice.city
+        await _privacy_notice(update, context, lang)
+        return
+    await context.storage.save_person(chat_id, city=choice.city)
+    await _welcome(update, context, lang, choice.city)
+
+
+async def menu_button(update: Update, context: BotContext) -> None:
+    """ "Browse topics" / "All topics": the topic menu."""
+    if await _pressed(update, context, callbacks.Menu) is not None:
         await menu(update, context)
-    elif kind == "topic" and value in services.kb.taxonomy.topics:
-        _ = context.translations(lang).gettext
-        keys = services.kb.taxonomy.topics[value]
-        buttons = [InlineKeyboardButton(services.kb.title(k, lang), callback_data=f"key:{k}") for k in keys]
-        back = InlineKeyboardButton("⬅️ " + _("All topics"), callback_data="menu")
+
+
+async def topic_button(update: Update, context: BotContext) -> None:
+    """A topic of the menu: its questions as buttons."""
+    if (pressed := await _pressed(update, context, callbacks.ShowTopic)) is None:
+        return
+    choice, _chat_id, lang = pressed
+    kb = context.services.kb
+    if choice.topic not in kb.taxonomy.topics:
+        return
+    _ = context.translations(lang).gettext
+    buttons = [callbacks.ShowKey(k).button(kb.title(k, lang)) for k in kb.taxonomy.topics[choice.topic]]
+    back = callbacks.Menu().button("⬅️ " + _("All topics"))
+    await _reply(
+        update, topic_names(context, lang)[choice.topic], InlineKeyboardMarkup([*rows(buttons, 1), [back]])
+    )
+
+
+async def key_button(update: Update, context: BotContext) -> None:
+    """A question chosen from the menu or from "did you mean…": its answer."""
+    if (pressed := await _pressed(update, context, callbacks.ShowKey)) is None:
+        return
+    choice, chat_id, lang = pressed
+    if choice.key not in context.services.kb.taxonomy.content_keys:
+        return
+    storage = context.storage
+    person = await storage.get_person(chat_id)
+    assert person is not None and person.city is not None  # require_consent ran first
+    reply = context.services.engine.answer_key(choice.key, person.city, lang)
+    await storage.add_turn(chat_id, "bot", reply.text[:500], choice.key)
+    await show_reply(update, context, reply)
+
+
+async def feedback_button(update: Update, context: BotContext) -> None:
+    """👍 / 👎 under an answer: count it (anonymously); a 👎 offers a person, and may hand over."""
+    if (pressed := await _pressed(update, context, callbacks.Feedback)) is None:
+        return
+    vote, chat_id, lang = pressed
+    person = await context.storage.get_person(chat_id)
+    if person and person.city and vote.key in context.services.kb.taxonomy.content_keys:
+        await context.storage.add_feedback(person.city, lang, vote.key, vote.helpful)
+    _ = context.translations(lang).gettext
+    if vote.helpful:
+        context.state.reset()
+        await _reply(update, _("Thank you for your feedback!"))
+    else:
+        keyboard = InlineKeyboardMarkup([[callbacks.Human().button("🙋 " + _("Talk to a person"))]])
         await _reply(
-            update, topic_names(context, lang)[value], InlineKeyboardMarkup([*rows(buttons, 1), [back]])
+            update,
+            _("Sorry this did not help. You can ask in other words, or talk to a person."),
+            keyboard,
         )
-    elif kind == "key" and value in services.kb.taxonomy.content_keys:
-        person = await storage.get_person(chat.id)
-        assert person is not None and person.city is not None
-        reply = services.engine.answer_key(value, person.city, lang)
-        await storage.add_turn(chat.id, "bot", reply.text[:500], value)
-        await show_reply(update, context, reply)
-    elif kind == "fb":
-        helpful, _sep, key = value.partition(":")
-        person = await storage.get_person(chat.id)
-        if person and person.city and key in services.kb.taxonomy.content_keys:
-            await storage.add_feedback(person.city, lang, key, helpful == "1")
-        _ = context.translations(lang).gettext
-        if helpful == "1":
-            context.state.reset()
-            await _reply(update, _("Thank you for your feedback!"))
-        else:
-            keyboard = InlineKeyboardMarkup(
-                [[InlineKeyboardButton("🙋 " + _("Talk to a person"), callback_data="human")]]
-            )
-            await _reply(
-                update,
-                _("Sorry this did not help. You can ask in other words, or talk to a person."),
-                keyboard,
-            )
-        if query.message is not None and isinstance(query.message, Message):
-            await query.message.edit_reply_markup(None)
-        if helpful != "1":
-            await _struggling(update, context, unhelpful_answer=True)
-    elif kind == "human":
+    query = update.callback_query
+    if query is not None and isinstance(query.message, Message):
+        await query.message.edit_reply_markup(None)
+    if not vote.helpful:
+        await _struggling(update, context, unhelpful_answer=True)
+
+
+async def human_button(update: Update, context: BotContext) -> None:
+    """ "Talk to a person"."""
+    if await _pressed(update, context, callbacks.Human) is not None:
         await ask_human(update, context)
-    elif kind == "forget":
-        context.state.pending_city = None
-        await handoff.end_case_for_erasure(context, chat.id)
-        deleted = await storage.forget(chat.id)
-        if context.user_data is not None:
-            context.user_data.clear()
-        _ = context.translations(lang).gettext
-        text = _("All your data has been deleted.") if deleted else _("I had no data stored about you.")
-        await _reply(update, text + " " + _("Send /start to begin again."))
+
+
+async def forget_button(update: Update, context: BotContext) -> None:
+    """ "Yes, delete my data": end an open case, then delete everything stored about this chat."""
+    if (pressed := await _pressed(update, context, callbacks.Forget)) is None:
+        return
+    _button, chat_id, lang = pressed
+    context.state.pending_city = None
+    await handoff.end_case_for_erasure(context, chat_id)
+    deleted = await context.storage.forget(chat_id)
+    if context.user_data is not None:
+        context.user_data.clear()
+    _ = context.translations(lang).gettext
+    text = _("All your data has been deleted.") if deleted else _("I had no data stored about you.")
+    await _reply(update, text + " " + _("Send /start to begin again."))
 
 
 async def error_handler(update: object, context: BotContext) -> None:

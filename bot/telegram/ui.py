@@ -10,6 +10,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from ..engine import Engine, Outcome, Reply
 from ..language import native_name, text_direction
 from ..render import answer_footer
+from . import callbacks
 
 __all__ = [
     "MAX_MESSAGE",
@@ -93,22 +94,22 @@ def rows(buttons: Sequence[InlineKeyboardButton], per_row: int) -> list[list[Inl
 
 
 def language_keyboard(languages: Iterable[str]) -> InlineKeyboardMarkup:
-    buttons = [InlineKeyboardButton(native_name(code), callback_data=f"lang:{code}") for code in languages]
+    buttons = [callbacks.ChooseLanguage(code).button(native_name(code)) for code in languages]
     return InlineKeyboardMarkup(rows(buttons, 2))
 
 
 def city_keyboard(engine: Engine, cities: Iterable[str], language: str) -> InlineKeyboardMarkup:
-    buttons = [InlineKeyboardButton(engine.city_name(c, language), callback_data=f"city:{c}") for c in cities]
+    buttons = [callbacks.ChooseCity(c).button(engine.city_name(c, language)) for c in cities]
     return InlineKeyboardMarkup(rows(buttons, 2))
 
 
 def answer_keyboard(engine: Engine, reply: Reply) -> InlineKeyboardMarkup | None:
     """👍 / 👎 / talk to a person under answers; the alternatives under 'did you mean…'."""
     _ = engine.catalogues[reply.language].gettext
-    person = InlineKeyboardButton("🙋 " + _("Talk to a person"), callback_data="human")
+    person = callbacks.Human().button("🙋 " + _("Talk to a person"))
     if reply.outcome is Outcome.CLARIFY:
         buttons = [
-            [InlineKeyboardButton(engine.kb.title(a.key, reply.language), callback_data=f"key:{a.key}")]
+            [callbacks.ShowKey(a.key).button(engine.kb.title(a.key, reply.language))]
             for a in reply.alternatives
             if a.key in engine.kb.taxonomy.content_keys
         ]
@@ -117,8 +118,8 @@ def answer_keyboard(engine: Engine, reply: Reply) -> InlineKeyboardMarkup | None
         return InlineKeyboardMarkup(
             [
                 [
-                    InlineKeyboardButton("👍", callback_data=f"fb:1:{reply.key}"),
-                    InlineKeyboardButton("👎", callback_data=f"fb:0:{reply.key}"),
+                    callbacks.Feedback(True, reply.key).button("👍"),
+                    callbacks.Feedback(False, reply.key).button("👎"),
                 ],
                 [person],
             ]

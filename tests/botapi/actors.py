@@ -134,12 +134,17 @@ class User:
                 )
         if "callback_data" not in button:
             raise ValueError(f"button {button['text']!r} has no callback_data")
+        return await self.forge_press(stored, button["callback_data"])
+
+    async def forge_press(self, message: Any, callback_data: str) -> JSON:
+        """A callback query with any data on a bot message, as a modified client can send it."""
+        stored = self.api.message(message)
         query = {
             "id": str(next(self.api._query_ids)),
             "from": self.account.to_dict(),
             "message": copy.deepcopy(stored),
             "chat_instance": str(abs(stored["chat"]["id"]) * 31 + 7),
-            "data": button["callback_data"],
+            "data": callback_data,
         }
         self.api.callback_queries[query["id"]] = query
         return await self.api.dispatch({"callback_query": query})

@@ -15,7 +15,7 @@ loses none.
 - ``texts``: ready replies and other texts the parts share.
 """
 
-from .buttons import case_button
+from .buttons import case_button, quick_button
 from .commands import (
     close_command,
     command_descriptions,
@@ -39,6 +39,7 @@ __all__ = [
     "note",
     "open_case",
     "quick",
+    "quick_button",
     "rate",
     "relay_from_person",
     "remind_unclaimed",

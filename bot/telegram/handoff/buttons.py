@@ -2,71 +2,86 @@
 
 from __future__ import annotations
 
-from telegram import Message, Update, User
+from typing import TypeVar
+
+from telegram import Message, Update
 
 from ...language import native_name
-from ...settings import StaffGroup
-from ...storage import CaseData
+from ..callbacks import CaseAction, QuickReply
 from ..context import BotContext
 from .delivery import to_person
-from .staff import announce_claim, end_case, is_staff, staff_name, take
+from .staff import StaffTurn, announce_claim, end_case, is_staff, staff_name, take
 from .texts import NOT_DELIVERED, QUICK_REPLIES, person_texts
 
-__all__ = ["case_button"]
+__all__ = ["case_button", "quick_button"]
+
+B = TypeVar("B", CaseAction, QuickReply)
 
 
-async def case_button(update: Update, context: BotContext) -> None:
-    """Claim / Close / Return to bot on the case card, and the /quick reply buttons."""
+async def _staff_press(update: Update, context: BotContext, kind: type[B]) -> tuple[B, StaffTurn] | None:
+    """The button of ``kind`` a staff member pressed on a message of an open case's topic. Otherwise
+    the query is answered (with the reason, when there is one to tell) and the result is None."""
     query = update.callback_query
-    if query is None or query.data is None or not isinstance(query.message, Message):
-        return
-    kind, action, case_id, index = ([*query.data.split(":"), "", ""])[:4]
-    if kind == "quick":  # quick:<case>:<index>
-        action, case_id, index = "quick", action, case_id
-    case = await context.storage.get_case(int(case_id)) if case_id.isdigit() else None
-    storage = context.storage
-    settings = context.settings
-    group = settings.staff_group(case.city) if case else None
-    if case is None or group is None or query.message.chat.id != case.group_chat_id:
-        await query.answer()
-        return
+    if query is None or not isinstance(query.message, Message):
+        return None
+    button = kind.parse(query.data)
+    case = await context.storage.get_case(button.case_id) if button else None
+    group = context.settings.staff_group(case.city) if case else None
+    if button is None or case is None or group is None or query.message.chat.id != case.group_chat_id:
+        await query.answer()  # forged, or the case is gone: nothing to do
+        return None
     _ = context.translations(group.language).gettext
     user = update.effective_user
     if not await is_staff(context, group, user):
         await query.answer(_("Only caseworkers of this group can do this."), show_alert=True)
-        return
+        return None
     assert user is not None
     if not case.is_open:
         await query.answer(_("This case is already closed."), show_alert=True)
+        return None
+    return button, StaffTurn(case, group, user, query.message)
+
+
+async def case_button(update: Update, context: BotContext) -> None:
+    """Claim / Close / Return to bot on the case card."""
+    query = update.callback_query
+    if query is None or (pressed := await _staff_press(update, context, CaseAction)) is None:
         return
-    if action == "quick":
-        await _send_quick(context, query.message, case, group, user, index)
-        await query.answer()
-    elif action == "claim":
-        won, current = await storage.claim_case(case.id, user.id)
+    button, turn = pressed
+    case, group, user = turn.case, turn.group, turn.user
+    _ = context.translations(group.language).gettext
+    if button.action == "claim":
+        won, current = await context.storage.claim_case(case.id, user.id)
         if won and current is not None:
             await query.answer(_("The case is yours."))
             await announce_claim(context, current, group, user)
         else:
             owner = await staff_name(context, group, current.owner_id if current else None)
             await query.answer(_("{name} has already claimed this case.").format(name=owner), show_alert=True)
-    elif action in ("close", "return"):
-        refusal = await end_case(context, case, group, user, action)
-        await query.answer(refusal, show_alert=refusal is not None)
     else:
-        await query.answer()
+        refusal = await end_case(context, case, group, user, button.action)
+        await query.answer(refusal, show_alert=refusal is not None)
 
 
-async def _send_quick(
-    context: BotContext, menu: Message, case: CaseData, group: StaffGroup, user: User, index: str
-) -> None:
-    _ = context.translations(group.language).gettext
-    if not index.isdigit() or int(index) >= len(QUICK_REPLIES):
+async def quick_button(update: Update, context: BotContext) -> None:
+    """A /quick ready reply: sent to the person in their language; the menu says what was sent."""
+    query = update.callback_query
+    if query is None or (pressed := await _staff_press(update, context, QuickReply)) is None:
         return
-    owned = await take(context, case, group, user, menu)
+    button, turn = pressed
+    await _send_quick(context, turn, button.index)
+    await query.answer()
+
+
+async def _send_quick(context: BotContext, turn: StaffTurn, index: int) -> None:
+    group, user, menu = turn.group, turn.user, turn.message
+    _ = context.translations(group.language).gettext
+    if index >= len(QUICK_REPLIES):
+        return
+    owned = await take(context, turn.case, group, user, menu)
     if owned is None:
         return
-    text = QUICK_REPLIES[int(index)]
+    text = QUICK_REPLIES[index]
     _p = person_texts(context, owned).gettext
     if not await to_person(context, owned, "🙋 " + _p("Caseworker:") + "\n" + _p(text)):
         await menu.reply_text("⚠️ " + _(NOT_DELIVERED))

@@ -7,10 +7,11 @@ import html
 from typing import TYPE_CHECKING
 
 from babel.dates import format_datetime
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import InlineKeyboardMarkup
 
 from ...language import native_name
 from ...storage import CaseData
+from ..callbacks import CaseAction
 from ..context import BotContext
 from .delivery import open_topic
 
@@ -41,11 +42,11 @@ def card_keyboard(context: BotContext, case: CaseData, group: StaffGroup) -> Inl
     """Claim (while nobody owns the case), Close, Return to bot."""
     _ = context.translations(group.language).gettext
     row = [
-        InlineKeyboardButton("✅ " + _("Close"), callback_data=f"case:close:{case.id}"),
-        InlineKeyboardButton("🤖 " + _("Return to bot"), callback_data=f"case:return:{case.id}"),
+        CaseAction("close", case.id).button("✅ " + _("Close")),
+        CaseAction("return", case.id).button("🤖 " + _("Return to bot")),
     ]
     if case.owner_id is None:
-        row.insert(0, InlineKeyboardButton("✋ " + _("Claim"), callback_data=f"case:claim:{case.id}"))
+        row.insert(0, CaseAction("claim", case.id).button("✋ " + _("Claim")))
     return InlineKeyboardMarkup([row])
 
 

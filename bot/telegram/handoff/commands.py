@@ -7,10 +7,11 @@ import difflib
 import html
 import unicodedata
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Update
 
 from ...engine import Reply
 from ...language import native_name
+from ..callbacks import QuickReply
 from ..context import BotContext
 from ..ui import answer_card
 from .cards import open_case_topic
@@ -106,10 +107,7 @@ async def quick(context: BotContext, turn: StaffTurn) -> None:
     """/quick: ready replies as buttons, in the staff's language; sent in the person's language."""
     case, group = turn.case, turn.group
     _ = context.translations(group.language).gettext
-    buttons = [
-        [InlineKeyboardButton(_(text)[:64], callback_data=f"quick:{case.id}:{i}")]
-        for i, text in enumerate(QUICK_REPLIES)
-    ]
+    buttons = [[QuickReply(case.id, i).button(_(text)[:64])] for i, text in enumerate(QUICK_REPLIES)]
     lines = [f"{i + 1}. {_(text)}" for i, text in enumerate(QUICK_REPLIES)]
     await turn.message.reply_text(
         _("Ready replies (the person gets them in {language}):").format(language=native_name(case.language))

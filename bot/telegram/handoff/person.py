@@ -10,6 +10,7 @@ from telegram.ext import ApplicationHandlerStop
 from ...engine import InvalidQuestion, Outcome, Reply, UnknownCity
 from ...settings import StaffGroup
 from ...storage import CaseData
+from ..callbacks import Rating
 from ..context import BotContext
 from ..ui import answer_card
 from .cards import open_case_topic, when
@@ -205,16 +206,16 @@ async def end_case_for_erasure(context: BotContext, chat_id: int) -> None:
 async def rate(update: Update, context: BotContext) -> None:
     """The person's 1–5 star rating after a case was closed."""
     query, chat = update.callback_query, update.effective_chat
-    if query is None or query.data is None or chat is None:
+    if query is None or chat is None:
         return
-    _rate, case_id, stars = [*query.data.split(":"), "", ""][:3]
     await query.answer()
-    if not (case_id.isdigit() and stars.isdigit() and 1 <= int(stars) <= 5):
+    rating = Rating.parse(query.data)
+    if rating is None:
         return
     storage = context.storage
-    if not await storage.rate_case(int(case_id), chat.id, int(stars)):
+    if not await storage.rate_case(rating.case_id, chat.id, rating.stars):
         return
-    case = await storage.get_case(int(case_id))
+    case = await storage.get_case(rating.case_id)
     if case is None:
         return
     _p = person_texts(context, case).gettext
@@ -224,5 +225,5 @@ async def rate(update: Update, context: BotContext) -> None:
     group = context.settings.staff_group(case.city)
     if group is not None:
         _ = context.translations(group.language).gettext
-        rated = _("The person rated the help {stars} of 5.").format(stars=stars)
+        rated = _("The person rated the help {stars} of 5.").format(stars=rating.stars)
         await to_topic(context, case, "⭐ " + html.escape(rated))

@@ -9,11 +9,12 @@ from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
+from telegram import InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 
 from ...storage import CaseData
+from ..callbacks import Rating
 from ..context import BotContext
 from .cards import card_keyboard
 from .delivery import close_topic, to_person, to_topic, update_card
@@ -154,9 +155,7 @@ async def end_case(
         return _("This case is already closed.")
     _p = person_texts(context, case).gettext
     if action == "close":
-        stars = InlineKeyboardMarkup(
-            [[InlineKeyboardButton("⭐" * n, callback_data=f"rate:{case.id}:{n}") for n in range(1, 6)]]
-        )
+        stars = InlineKeyboardMarkup([[Rating(case.id, n).button("⭐" * n) for n in range(1, 6)]])
         await to_person(
             context,
             case,
