@@ -791,8 +791,8 @@ async def unanswered_markdown(storage: Storage, since: dt.datetime | None, limit
 
 
 async def _unanswered(settings: Settings, days: int, limit: int) -> int:
-    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
-    async with Storage(settings.database_url) as storage:
+    async with Storage.from_settings(settings) as storage:
+        since = storage.clock() - dt.timedelta(days=days)
         print(await unanswered_markdown(storage, since, limit), end="")
     return 0
 

@@ -21,6 +21,7 @@ from pydantic import (
 from .hours import OfficeHours
 
 __all__ = [
+    "DEFAULT_DATABASE_URL",
     "ROOT",
     "ConfigError",
     "HandoffSettings",
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
+# SQLite in var/ beside config.yml (relative paths are taken from ``Settings.root``).
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/integra.db"
 
 
 class ConfigError(Exception):
@@ -142,7 +145,8 @@ class Settings(_Model):
     handoff: HandoffSettings = HandoffSettings()
     telegram_token: SecretStr | None = None
     telegram_api_base_url: str | None = None
-    database_url: str = "sqlite+aiosqlite:///var/integra.db"
+    database_url: str = DEFAULT_DATABASE_URL
+    # The folder of config.yml: relative paths (content, nlu, var/, a relative SQLite file) start here.
     root: Path = ROOT
 
     @field_validator("languages")

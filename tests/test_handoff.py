@@ -63,7 +63,7 @@ class World:
     async def running(self) -> AsyncIterator[Storage]:
         """One run of the bot process (its own storage connection), as in production."""
         async with Storage(f"sqlite+aiosqlite:///{self.db}", clock=self.clock) as storage:
-            application = build_application(self.settings, self.services, storage, clock=self.clock)
+            application = build_application(self.settings, self.services, storage)
             async with application:
                 assert application.post_init is not None and application.updater is not None
                 await application.post_init(application)

@@ -16,7 +16,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select, text
 
-from bot.settings import ROOT
+from bot.runtime import var_dir
+from bot.settings import ROOT, load_settings
 from bot.storage import (
     CaseData,
     FeedbackRow,
@@ -139,6 +140,20 @@ async def test_a_relative_sqlite_path_is_taken_from_the_project_root(tmp_path: P
     assert database_url(absolute).database == str(tmp_path / "x.db")
     pg = "postgresql+asyncpg://bot@db.internal:5432/integra"
     assert database_url(pg).render_as_string() == pg
+
+
+async def test_the_database_and_var_dir_follow_the_configuration_file(tmp_path: Path) -> None:
+    """With INTEGRA_CONFIG elsewhere, the default SQLite file and var/ are both beside that file."""
+    config = tmp_path / "deployment" / "config.yml"
+    config.parent.mkdir()
+    config.write_text((ROOT / "config.yml").read_text(encoding="utf-8"), encoding="utf-8")
+    settings = load_settings(config, environ={})
+    assert settings.root == config.parent
+    async with Storage.from_settings(settings) as store:
+        assert store.url.database == str(config.parent / "var" / "integra.db")
+    assert var_dir(settings) == config.parent / "var"
+    with pytest.raises(ValueError, match="relative"):
+        Storage("sqlite+aiosqlite:///var/integra.db")
 
 
 async def test_using_a_closed_storage_is_an_error(url: str) -> None:

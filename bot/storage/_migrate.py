@@ -9,16 +9,17 @@ from alembic.config import Config
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.settings import ROOT
+from bot.settings import DEFAULT_DATABASE_URL
 
 __all__ = ["DEFAULT_URL", "MIGRATIONS", "alembic_config", "database_url", "migrate"]
 
-DEFAULT_URL = "sqlite+aiosqlite:///var/integra.db"
+DEFAULT_URL = DEFAULT_DATABASE_URL
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def database_url(url: str | URL, root: Path = ROOT) -> URL:
-    """Parse a SQLAlchemy URL; a relative SQLite path is taken from ``root`` and its folder created."""
+def database_url(url: str | URL, root: Path | None = None) -> URL:
+    """Parse a SQLAlchemy URL; a relative SQLite path is taken from ``root`` (the deployment's
+    ``settings.root``, where ``var/`` is) and its folder created. Without a root it must be absolute."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return parsed
@@ -27,6 +28,8 @@ def database_url(url: str | URL, root: Path = ROOT) -> URL:
         return parsed
     path = Path(database)
     if not path.is_absolute():
+        if root is None:
+            raise ValueError(f"the SQLite path {database} is relative: give the root it is relative to")
         path = root / path
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     return parsed.set(database=str(path))

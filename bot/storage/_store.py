@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import Enum
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, Literal, Self
 
 from sqlalchemy import ColumnElement, Delete, Update, case, delete, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import URL, CursorResult
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from ..clock import Clock, utcnow
+from ..settings import Settings
 from ._migrate import database_url, migrate
 from ._models import (
     CASE_ACTIONS,
@@ -150,10 +153,6 @@ _CASE_COLUMNS = (
 )
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def normalise_question(text: str) -> str:
     """The form in which unanswered questions are stored and grouped: NFC, single spaces, case-folded."""
     text = " ".join(unicodedata.normalize("NFC", text).split()).casefold()
@@ -181,18 +180,36 @@ def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
 class Storage:
     """Async storage on SQLite (``sqlite+aiosqlite:///var/integra.db``) or PostgreSQL (``postgresql+asyncpg://``).
 
-    A relative SQLite path is taken from the project root. ``open()`` migrates the schema to the
-    newest revision; every method is one transaction.
+    A relative SQLite path is taken from ``root`` (``Storage.from_settings`` passes the deployment's
+    root). ``open()`` migrates the schema to the newest revision; every method is one transaction.
+    Every time stored is ``clock()``.
     """
 
-    def __init__(self, url: str, *, max_turns: int = 20, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(
+        self,
+        url: str | URL,
+        *,
+        root: Path | None = None,
+        max_turns: int = 20,
+        clock: Clock = utcnow,
+    ) -> None:
         if max_turns < 1:
             raise ValueError("max_turns must be at least 1")
-        self.url = database_url(url)
+        self.url = database_url(url, root)
         self.max_turns = max_turns
         self._clock = clock
         self._engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[AsyncSession] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, clock: Clock = utcnow) -> Self:
+        """The deployment's database (``DATABASE_URL`` or config.yml; SQLite in ``var/`` by default)."""
+        return cls(settings.database_url, root=settings.root, clock=clock)
+
+    @property
+    def clock(self) -> Clock:
+        """The clock this storage stamps rows with: the application's one clock."""
+        return self._clock
 
     async def open(self) -> None:
         """Connect and bring the schema up to date (a fresh SQLite file or empty database is fine)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -19,6 +18,7 @@ from telegram.ext import (
     filters,
 )
 
+from ..clock import Clock, utcnow
 from ..runtime import Services
 from ..settings import Settings
 from ..storage import Storage
@@ -36,21 +36,24 @@ def build_application(
     settings: Settings,
     services: Services | None = None,
     storage: Storage | None = None,
-    clock: Callable[[], dt.datetime] | None = None,
+    clock: Clock | None = None,
 ) -> BotApplication:
-    """The bot with all handlers. Services and storage are opened in ``post_init`` unless given."""
+    """The bot with all handlers. Services and storage are opened in ``post_init`` unless given.
+
+    ``settings`` is the handlers' one source of settings (``context.settings``). The one clock is the
+    storage's (``context.clock``): give ``clock`` only when the application builds its own storage.
+    """
     if settings.telegram_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    if storage is not None and clock is not None:
+        raise ValueError("the storage brings its own clock: pass clock= to Storage instead")
     owned_services = services is None
     owned_storage = storage is None
 
     async def post_init(application: BotApplication) -> None:
         data = application.bot_data
         data.services = services or await Services(settings).__aenter__()
-        data.storage = storage or Storage(settings.database_url)
-        data.settings = settings
-        if clock is not None:
-            data.clock = clock
+        data.storage = storage or Storage.from_settings(settings, clock=clock or utcnow)
         if owned_storage:
             await data.storage.open()
         await set_commands(application)
@@ -73,6 +76,7 @@ def build_application(
         base = settings.telegram_api_base_url.rstrip("/")
         builder = builder.base_url(base).base_file_url(base.removesuffix("/bot") + "/file/bot")
     application: BotApplication = builder.build()
+    application.bot_data.settings = settings
 
     private = filters.ChatType.PRIVATE
     application.add_handler(TypeHandler(Update, handlers.require_consent), group=-2)
@@ -136,10 +140,10 @@ def build_application(
 
 async def purge_expired(context: BotContext) -> None:
     """Apply the retention limits from config.yml (daily)."""
-    privacy = context.services.settings.privacy
+    privacy = context.settings.privacy
     days = dt.timedelta(days=privacy.retention_days)
     deleted = await context.storage.purge(
-        now=dt.datetime.now(dt.UTC),
+        now=context.clock(),
         turns_older_than=days,
         inactive_people_older_than=days,
         unanswered_older_than=dt.timedelta(days=privacy.unanswered_retention_days),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +10,7 @@ from telegram.ext import CallbackContext, ExtBot
 if TYPE_CHECKING:
     from babel.support import NullTranslations
 
+    from ..clock import Clock
     from ..runtime import Services
     from ..settings import Settings
     from ..storage import Storage
@@ -47,20 +46,14 @@ class ChatState:
         self.unhelpful_in_a_row = self.unhelpful_before_answer = 0
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class BotData:
     """Application-wide objects, built once in ``post_init`` and closed in ``post_shutdown``."""
 
     def __init__(self) -> None:
+        # The deployment settings the application was built with: the handlers' one source.
+        self.settings: Settings | None = None
         self.services: Services | None = None
         self.storage: Storage | None = None
-        # The deployment settings the application was built with (staff groups, handoff timings).
-        self.settings: Settings | None = None
-        # The time handoff reminders are computed with (tests move it by hand).
-        self.clock: Callable[[], dt.datetime] = _utcnow
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
@@ -75,8 +68,11 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], B
 
     @property
     def settings(self) -> Settings:
-        """The application's settings (those of the services unless the application was given others)."""
-        return self.bot_data.settings or self.services.settings
+        """The deployment settings the application was built with (languages, cities, staff groups)."""
+        settings = self.bot_data.settings
+        if settings is None:
+            raise RuntimeError("the application has no settings")
+        return settings
 
     @property
     def storage(self) -> Storage:
@@ -84,6 +80,11 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], B
         if storage is None:
             raise RuntimeError("storage is not open")
         return storage
+
+    @property
+    def clock(self) -> Clock:
+        """The application's clock (the one the storage stamps rows with)."""
+        return self.storage.clock
 
     @property
     def state(self) -> ChatState:

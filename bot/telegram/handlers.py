@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import TypeVar
 
@@ -64,7 +63,7 @@ def topic_names(context: BotContext, language: str) -> dict[str, str]:
 
 async def language_of(update: Update, context: BotContext) -> str:
     """The person's language: stored, chosen in this chat, from Telegram, or the default."""
-    settings = context.services.settings
+    settings = context.settings
     if context.state.language:
         return context.state.language
     chat = update.effective_chat
@@ -88,7 +87,7 @@ async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None 
 
 async def start(update: Update, context: BotContext) -> None:
     """Greet, confirm the language, show the privacy notice, then ask for the city (deep link: city)."""
-    settings = context.services.settings
+    settings = context.settings
     if context.args and context.args[0].lower() in settings.cities:
         context.state.pending_city = context.args[0].lower()
     lang = await language_of(update, context)
@@ -135,7 +134,7 @@ async def _after_consent(update: Update, context: BotContext, lang: str) -> None
     await _reply(
         update,
         _("Which city do you live in?"),
-        city_keyboard(services.engine, services.settings.cities, lang),
+        city_keyboard(services.engine, context.settings.cities, lang),
     )
 
 
@@ -171,7 +170,7 @@ async def require_consent(update: Update, context: BotContext) -> None:
         await _reply(
             update,
             _("Which city do you live in?"),
-            city_keyboard(services.engine, services.settings.cities, lang),
+            city_keyboard(services.engine, context.settings.cities, lang),
         )
     else:
         await _privacy_notice(update, context, lang)
@@ -185,7 +184,7 @@ async def change_language(update: Update, context: BotContext) -> None:
     """Show the language picker."""
     lang = await language_of(update, context)
     _ = context.translations(lang).gettext
-    await _reply(update, _("Choose your language:"), language_keyboard(context.services.settings.languages))
+    await _reply(update, _("Choose your language:"), language_keyboard(context.settings.languages))
 
 
 async def change_city(update: Update, context: BotContext) -> None:
@@ -196,7 +195,7 @@ async def change_city(update: Update, context: BotContext) -> None:
     await _reply(
         update,
         _("Which city do you live in?"),
-        city_keyboard(services.engine, services.settings.cities, lang),
+        city_keyboard(services.engine, context.settings.cities, lang),
     )
 
 
@@ -204,7 +203,7 @@ async def help_command(update: Update, context: BotContext) -> None:
     """Explain what the bot does and list the commands."""
     lang = await language_of(update, context)
     person = await context.storage.get_person(update.effective_chat.id) if update.effective_chat else None
-    city = person.city if person and person.city else context.services.settings.cities[0]
+    city = person.city if person and person.city else context.settings.cities[0]
     _ = context.translations(lang).gettext
     text = (
         context.services.engine.conversation_text("bot_capabilities", city, lang)
@@ -246,7 +245,7 @@ async def ask_human(update: Update, context: BotContext) -> None:
         return
     lang = await language_of(update, context)
     person = await context.storage.get_person(chat.id)
-    city = person.city if person and person.city else context.services.settings.cities[0]
+    city = person.city if person and person.city else context.settings.cities[0]
     engine = context.services.engine
     _ = context.translations(lang).gettext
     contact = engine.answer_key("services.integration_centre", city, lang)
@@ -290,15 +289,14 @@ async def _send_html(update: Update, text: str, markup: InlineKeyboardMarkup | N
 async def show_reply(update: Update, context: BotContext, reply: Reply) -> None:
     """Send a reply: answer card, 'did you mean…', or the engine's text, with the right buttons."""
     engine = context.services.engine
-    services = context.services
     lang = reply.language
     _ = context.translations(lang).gettext
     if reply.outcome is Outcome.CONVERSATION and reply.key == "change_language":
-        await _reply(update, _("Choose your language:"), language_keyboard(services.settings.languages))
+        await _reply(update, _("Choose your language:"), language_keyboard(context.settings.languages))
         return
     if reply.outcome is Outcome.CONVERSATION and reply.key == "change_city":
         await _reply(
-            update, _("Which city do you live in?"), city_keyboard(engine, services.settings.cities, lang)
+            update, _("Which city do you live in?"), city_keyboard(engine, context.settings.cities, lang)
         )
         return
     if reply.outcome is Outcome.HANDOFF:
@@ -404,7 +402,7 @@ async def language_button(update: Update, context: BotContext) -> None:
     if (pressed := await _pressed(update, context, callbacks.ChooseLanguage)) is None:
         return
     choice, chat_id, _lang = pressed
-    if choice.code not in context.services.settings.languages:
+    if choice.code not in context.settings.languages:
         return
     storage = context.storage
     context.state.language = choice.code
@@ -424,7 +422,7 @@ async def consent_button(update: Update, context: BotContext) -> None:
     if (pressed := await _pressed(update, context, callbacks.Consent)) is None:
         return
     _button, chat_id, lang = pressed
-    await context.storage.save_person(chat_id, language=lang, consent_at=dt.datetime.now(dt.UTC))
+    await context.storage.save_person(chat_id, language=lang, consent_at=context.clock())
     await _after_consent(update, context, lang)
 
 
@@ -433,7 +431,7 @@ async def city_button(update: Update, context: BotContext) -> None:
     if (pressed := await _pressed(update, context, callbacks.ChooseCity)) is None:
         return
     choice, chat_id, lang = pressed
-    if choice.city not in context.services.settings.cities:
+    if choice.city not in context.settings.cities:
         return
     person = await context.storage.get_person(chat_id)
     if not (person and person.consent_at):

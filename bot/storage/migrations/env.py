@@ -25,8 +25,9 @@ if config.config_file_name is not None and "connection" not in config.attributes
 
 
 def _url() -> str:
-    url = config.get_main_option("sqlalchemy.url") or load_settings().database_url
-    return database_url(url).render_as_string(hide_password=False)
+    settings = load_settings()
+    url = config.get_main_option("sqlalchemy.url") or settings.database_url
+    return database_url(url, settings.root).render_as_string(hide_password=False)
 
 
 def _configure(connection: Connection) -> None:

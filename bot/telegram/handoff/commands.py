@@ -153,7 +153,7 @@ async def transfer(context: BotContext, turn: StaffTurn) -> None:
         usage = _("Usage: /transfer CITY. Cities with a staff group: {cities}")
         await message.reply_text(usage.format(cities=choices))
         return
-    now = context.bot_data.clock()
+    now = context.clock()
     moved = dataclasses.replace(case, city=city, group_chat_id=target.chat_id, owner_id=None)
     _t = context.translations(target.language).gettext
     origin = "➡️ " + _t("Transferred from {city}.").format(city=engine.city_name(case.city, target.language))

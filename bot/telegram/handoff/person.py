@@ -53,7 +53,7 @@ async def open_case(
         return False
     lang = context.state.language or person.language or settings.default_language
     _ = context.translations(lang).gettext
-    now = context.bot_data.clock()
+    now = context.clock()
     case, created = await storage.open_case(
         chat.id,
         city=person.city,
@@ -139,7 +139,7 @@ async def _alert_danger(context: BotContext, case: CaseData, group: StaffGroup, 
     case becomes urgent and the topic gets a 🚨 alert in the staff's language."""
     pages = answer_card(context.services.engine, reply)
     await pages_to_person(context, case, pages, "show the emergency numbers for {case}", each=True)
-    now = context.bot_data.clock()
+    now = context.clock()
     await context.storage.mark_urgent(case.id, reminder_time(context, group, now, urgent=True))
     _ = context.translations(group.language).gettext
     await to_topic(

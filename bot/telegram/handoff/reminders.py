@@ -38,7 +38,7 @@ def reminder_time(context: BotContext, group: StaffGroup, after: dt.datetime, ur
 async def remind_unclaimed(context: BotContext) -> None:
     """Job: remind the group of cases nobody has claimed, and tell the person about the wait."""
     storage = context.storage
-    now = context.bot_data.clock()
+    now = context.clock()
     for case in await storage.due_reminders(now):
         group = context.settings.staff_group(case.city)
         if group is None:
