@@ -484,8 +484,10 @@ async def feedback_button(update: Update, context: BotContext) -> None:
     if (pressed := await _pressed(update, context, callbacks.Feedback)) is None:
         return
     vote, chat_id, lang = pressed
+    if vote.key not in context.services.kb.taxonomy.content_keys:
+        return
     person = await context.storage.get_person(chat_id)
-    if person and person.city and vote.key in context.services.kb.taxonomy.content_keys:
+    if person and person.city:
         await context.storage.add_feedback(person.city, lang, vote.key, vote.helpful)
     _ = context.translations(lang).gettext
     if vote.helpful:
