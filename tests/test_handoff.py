@@ -225,9 +225,9 @@ async def test_handoff_in_ukrainian_relays_both_ways_sends_answers_and_closes_wi
         [card_again] = await person.say("де знайти лікаря")
         assert "👍" in buttons(card_again)
 
-        case = await storage.get_case(1)
+        case = await storage.cases.get(1)
         assert case is not None and case.rating == 4 and case.status == "closed" and case.owner_id == JANA
-        log = [(row.action, row.actor_id) for row in await storage.audit_log(1)]
+        log = [(row.action, row.actor_id) for row in await storage.cases.audit_log(1)]
         assert log == [
             ("open", None),
             ("claim", JANA),
@@ -257,7 +257,7 @@ async def test_concurrent_claims_one_wins_and_non_staff_are_ignored(world: World
         first = await api.wait_for("answerCallbackQuery", since=mark)
         second = await api.wait_for("answerCallbackQuery", since=api.calls.index(first) + 1)
         answers = [first.params, second.params]
-        case = await storage.get_case(1)
+        case = await storage.cases.get(1)
         assert case is not None and case.owner_id in (JANA, PETR)
         winner, loser = (world.jana, world.petr) if case.owner_id == JANA else (world.petr, world.jana)
         texts = sorted(a.get("text", "") for a in answers)
@@ -282,7 +282,7 @@ async def test_concurrent_claims_one_wins_and_non_staff_are_ignored(world: World
             "cs", "{name} has claimed this case. Use /note for internal notes."
         ).format(name=winner.first_name)
         assert not [c for c in api.calls[mark:] if sent_to(c, 2002)]
-        assert (await storage.get_case(1)).status == "open"  # type: ignore[union-attr]
+        assert (await storage.cases.get(1)).status == "open"  # type: ignore[union-attr]
 
         # Return to bot: the person is told in Arabic, and the bot answers again.
         [back] = await person.replies(winner.press(card, text="🤖 " + t("cs", "Return to bot")))
@@ -291,7 +291,7 @@ async def test_concurrent_claims_one_wins_and_non_staff_are_ignored(world: World
             "A caseworker has passed the conversation back to me. Ask me anything, or send /human "
             "to talk to a person again.",
         )
-        actions = [(row.action, row.actor_id) for row in await storage.audit_log(1)]
+        actions = [(row.action, row.actor_id) for row in await storage.cases.audit_log(1)]
         assert actions == [("open", None), ("claim", winner.account.id), ("return", winner.account.id)]
 
 
@@ -308,7 +308,7 @@ async def test_emergency_numbers_first_then_an_urgent_case_and_two_misses_hand_o
         assert "112" in to_person[0].params["text"]  # the numbers come first
         assert world.prague.topics[thread].name.startswith("🚨 C-")
         assert "🚨" in card["text"]
-        case = await storage.open_case_of(2003)
+        case = await storage.cases.open_of(2003)
         assert case is not None and case.urgent and case.key == "safety.emergency"
         # Urgent cases are reminded after 3 minutes, not 10.
         assert case.remind_at == MONDAY_10_PRAGUE + dt.timedelta(minutes=3)
@@ -317,7 +317,7 @@ async def test_emergency_numbers_first_then_an_urgent_case_and_two_misses_hand_o
         await other.onboard("it", "prague")
         [answer] = await other.say("dove trovo un medico di base")
         [_sorry] = await other.press(answer, "👎")
-        assert await storage.open_case_of(2004) is None  # one miss: a person is offered, not imposed
+        assert await storage.cases.open_of(2004) is None  # one miss: a person is offered, not imposed
         [answer] = await other.say("come rinnovo il permesso di soggiorno")
         thread2, _card = await world.new_case(other.press(answer, "👎"))
         intro = world.t("it", "I could not find the right answer for you, so I am asking a person to help.")
@@ -339,10 +339,10 @@ async def test_restart_mid_case_loses_nothing_and_reminders_keep_their_time(
         await person.onboard("fa", "prague")
         thread, _card = await world.new_case(person.say("/human"))
         await world.to_group(person.user.send("من کمک می خواهم"), PRAGUE)
-        case = await storage.open_case_of(2005)
+        case = await storage.cases.open_of(2005)
         assert case is not None and case.remind_at == MONDAY_10_PRAGUE + dt.timedelta(minutes=10)
         world.clock.now += dt.timedelta(minutes=9)
-        assert await storage.due_reminders(world.clock.now) == []
+        assert await storage.cases.due_reminders(world.clock.now) == []
 
     # The bot is down for a while; a message sent meanwhile waits in Telegram.
     world.clock.now += dt.timedelta(minutes=2)
@@ -360,14 +360,14 @@ async def test_restart_mid_case_loses_nothing_and_reminders_keep_their_time(
             "sendMessage", lambda c: sent_to(c, 2005) and "11" in c.params["text"], since=0
         )
         assert waited.params["text"].startswith(RLM)
-        case = await storage.open_case_of(2005)
+        case = await storage.cases.open_of(2005)
         assert case is not None and case.reminders == 1
         assert case.remind_at == world.clock.now + dt.timedelta(minutes=10)  # the next one, not at once
 
         [joined, reply] = await person.replies(world.petr.send("Dobrý den", chat=PRAGUE, thread_id=thread), 2)
         assert joined["text"] == RLM + t("fa", "A caseworker is now looking at your conversation.")
         assert reply["text"] == RLM + "🙋 " + t("fa", "Caseworker:") + "\n" + RLM + "Dobrý den"
-        assert (await storage.get_case(1)).owner_id == PETR  # type: ignore[union-attr]  # replying claimed it
+        assert (await storage.cases.get(1)).owner_id == PETR  # type: ignore[union-attr]  # replying claimed it
         await world.to_group(person.user.send("ممنون"), PRAGUE)  # updates are handled in order
         turns = [turn.role for turn in await storage.recent_turns(2005)]
         assert turns[-4:] == ["user", "user", "staff", "user"]
@@ -383,7 +383,7 @@ async def test_out_of_hours_transfer_and_erasure(world: World, services: Service
         thread, _card = await world.new_case(person.say("/human"))
         told = (await api.wait_for("sendMessage", lambda c: sent_to(c, 2006), since=mark)).params["text"]
         assert "понеділок" in told.lower() and "08:00" in told  # back on Monday at 08:00 Prague time
-        case = await storage.open_case_of(2006)
+        case = await storage.cases.open_of(2006)
         monday_8 = dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC)
         assert case is not None and case.remind_at == monday_8
 
@@ -411,8 +411,8 @@ async def test_out_of_hours_transfer_and_erasure(world: World, services: Service
         assert note.params["message_thread_id"] == thread2 and note.params["text"].startswith("🗑")
         await api.wait_for("sendMessage", lambda c: sent_to(c, 2006), since=mark)  # "all deleted"
         assert world.osijek.topics[thread2].closed
-        assert await storage.get_case(1) is None  # erased with the person
-        actions = [row.action for row in await storage.audit_log(1)]
+        assert await storage.cases.get(1) is None  # erased with the person
+        actions = [row.action for row in await storage.cases.audit_log(1)]
         assert actions == ["open", "transfer", "erase"]  # the audit log keeps no person data
 
 
@@ -428,8 +428,8 @@ async def test_without_rights_to_open_topics_the_person_gets_the_citys_contacts(
         assert contacts["text"].startswith(world.t("hr", "These people can help you in person:"))
         expected = services.kb.answer("osijek", "services.integration_centre", "hr")
         assert expected is not None and expected.text.split("\n")[0][:40] in contacts["text"]
-        assert await storage.open_case_of(2007) is None
-        assert [row.action for row in await storage.audit_log(1)] == ["open", "return"]
+        assert await storage.cases.open_of(2007) is None
+        assert [row.action for row in await storage.cases.audit_log(1)] == ["open", "return"]
         [card] = await person.say("kako produljiti boravak")  # the bot keeps answering
         assert "👍" in buttons(card)
 
@@ -458,7 +458,7 @@ async def test_danger_during_a_case_is_still_recognised_and_relays_carry_their_t
         alert = await api.wait_for(
             "sendMessage", lambda c: sent_to(c, PRAGUE) and c.params["text"].startswith("🚨"), since=mark
         )
-        case = await storage.open_case_of(2010)
+        case = await storage.cases.open_of(2010)
         assert case is not None and case.urgent
         assert alert.params["message_thread_id"] == thread
         assert alert.params["text"] == "🚨 " + t(
@@ -475,4 +475,4 @@ async def test_danger_during_a_case_is_still_recognised_and_relays_carry_their_t
             c for c in api.calls[mark:] if sent_to(c, PRAGUE) and c.params.get("text", "").startswith("👤")
         ]
         assert relayed and relayed[0].params["text"].startswith("👤 " + danger)
-        assert [e.action for e in await storage.audit_log(case.id)].count("urgent") == 1
+        assert [e.action for e in await storage.cases.audit_log(case.id)].count("urgent") == 1

@@ -444,31 +444,31 @@ async def open_for(storage: Storage, chat_id: int, **extra: Any) -> CaseData:
         "group_chat_id": -100123,
         "remind_at": T0 + timedelta(minutes=15),
     } | extra
-    case, created = await storage.open_case(chat_id, **values)
+    case, created = await storage.cases.open(chat_id, **values)
     assert created
     return case
 
 
 async def test_a_person_has_at_most_one_open_case_and_only_after_consent(storage: Storage) -> None:
     with pytest.raises(LookupError):
-        await storage.open_case(
+        await storage.cases.open(
             9, city="prague", language="uk", key=None, urgent=False, group_chat_id=-1, remind_at=None
         )
     case = await open_for(storage, 9)
     assert case.number == "C-0001" and case.is_open and case.owner_id is None and case.thread_id is None
-    again, created = await storage.open_case(
+    again, created = await storage.cases.open(
         9, city="prague", language="uk", key=None, urgent=True, group_chat_id=-1, remind_at=None
     )
     assert not created and again == case
-    await storage.set_case_topic(case.id, thread_id=77, card_message_id=78)
-    assert await storage.case_in_topic(-100123, 77) == await storage.open_case_of(9)
-    assert (await storage.open_case_of(9)).card_message_id == 78  # type: ignore[union-attr]
-    assert await storage.case_in_topic(-100123, 76) is None
+    await storage.cases.set_topic(case.id, thread_id=77, card_message_id=78)
+    assert await storage.cases.in_topic(-100123, 77) == await storage.cases.open_of(9)
+    assert (await storage.cases.open_of(9)).card_message_id == 78  # type: ignore[union-attr]
+    assert await storage.cases.in_topic(-100123, 76) is None
     # Closed, a case is no longer found by topic or person; a new one can be opened.
-    assert (await storage.close_case(case.id, 501)) is not None
-    assert await storage.close_case(case.id, 501) is None
-    assert await storage.case_in_topic(-100123, 77) is None and await storage.open_case_of(9) is None
-    assert (await storage.open_case(9, city="prague", language="uk", key=None, urgent=False,
+    assert (await storage.cases.close(case.id, 501)) is not None
+    assert await storage.cases.close(case.id, 501) is None
+    assert await storage.cases.in_topic(-100123, 77) is None and await storage.cases.open_of(9) is None
+    assert (await storage.cases.open(9, city="prague", language="uk", key=None, urgent=False,
                                     group_chat_id=-1, remind_at=None))[1]  # fmt: skip
 
 
@@ -476,44 +476,44 @@ async def test_two_simultaneous_claims_from_two_processes_one_wins(url: str, clo
     async with Storage(url, clock=clock) as first, Storage(url, clock=clock) as second:
         case = await open_for(first, 10)
         results = await asyncio.gather(
-            *(s.claim_case(case.id, staff) for s, staff in ((first, 1), (second, 2)))
+            *(s.cases.claim(case.id, staff) for s, staff in ((first, 1), (second, 2)))
         )
         winners = [staff for staff, (won, _) in zip((1, 2), results, strict=True) if won]
         assert len(winners) == 1
         for _won, current in results:
             assert current is not None and current.owner_id == winners[0]
-        assert await first.claim_case(case.id, 3) == (False, await first.get_case(case.id))
-        actions = [(row.action, row.actor_id) for row in await first.audit_log(case.id)]
+        assert await first.cases.claim(case.id, 3) == (False, await first.cases.get(case.id))
+        actions = [(row.action, row.actor_id) for row in await first.cases.audit_log(case.id)]
         assert actions == [("open", None), ("claim", winners[0])]
 
 
 async def test_reminders_are_due_once_and_stop_when_claimed(storage: Storage, clock: Clock) -> None:
     case = await open_for(storage, 11)
-    await storage.set_case_topic(case.id, thread_id=5, card_message_id=6)
-    assert await storage.due_reminders(T0 + timedelta(minutes=14)) == []
-    [due] = await storage.due_reminders(T0 + timedelta(minutes=15))
+    await storage.cases.set_topic(case.id, thread_id=5, card_message_id=6)
+    assert await storage.cases.due_reminders(T0 + timedelta(minutes=14)) == []
+    [due] = await storage.cases.due_reminders(T0 + timedelta(minutes=15))
     later = T0 + timedelta(minutes=30)
-    assert await storage.reminded(due, later)
-    assert not await storage.reminded(due, later)  # a second instance with the same view loses
-    assert await storage.due_reminders(T0 + timedelta(minutes=29)) == []
-    [again] = await storage.due_reminders(later)
+    assert await storage.cases.reminded(due, later)
+    assert not await storage.cases.reminded(due, later)  # a second instance with the same view loses
+    assert await storage.cases.due_reminders(T0 + timedelta(minutes=29)) == []
+    [again] = await storage.cases.due_reminders(later)
     assert again.reminders == 1 and again.remind_at == later
-    await storage.claim_case(case.id, 501)
-    assert await storage.due_reminders(later + timedelta(days=1)) == []
+    await storage.cases.claim(case.id, 501)
+    assert await storage.cases.due_reminders(later + timedelta(days=1)) == []
 
 
 async def test_transfer_moves_an_open_case_unassigned(storage: Storage) -> None:
     case = await open_for(storage, 12)
-    await storage.claim_case(case.id, 501)
-    moved = await storage.transfer_case(
+    await storage.cases.claim(case.id, 501)
+    moved = await storage.cases.transfer(
         case.id, city="osijek", group_chat_id=-100999, thread_id=3, card_message_id=4,
         remind_at=T0 + timedelta(hours=1), actor_id=501,
     )  # fmt: skip
     assert moved is not None and moved.city == "osijek" and moved.owner_id is None and moved.thread_id == 3
-    assert await storage.case_in_topic(-100999, 3) == moved
-    await storage.close_case(case.id, None)
+    assert await storage.cases.in_topic(-100999, 3) == moved
+    await storage.cases.close(case.id, None)
     assert (
-        await storage.transfer_case(
+        await storage.cases.transfer(
             case.id,
             city="sofia",
             group_chat_id=-1,
@@ -528,24 +528,24 @@ async def test_transfer_moves_an_open_case_unassigned(storage: Storage) -> None:
 
 async def test_a_rating_counts_once_only_for_the_persons_own_closed_case(storage: Storage) -> None:
     case = await open_for(storage, 13)
-    assert not await storage.rate_case(case.id, 13, 5)  # still open
-    await storage.close_case(case.id, 501)
-    assert not await storage.rate_case(case.id, 14, 5)  # someone else's case
+    assert not await storage.cases.rate(case.id, 13, 5)  # still open
+    await storage.cases.close(case.id, 501)
+    assert not await storage.cases.rate(case.id, 14, 5)  # someone else's case
     with pytest.raises(ValueError):
-        await storage.rate_case(case.id, 13, 6)
-    assert await storage.rate_case(case.id, 13, 4)
-    assert not await storage.rate_case(case.id, 13, 1)
-    assert (await storage.get_case(case.id)).rating == 4  # type: ignore[union-attr]
+        await storage.cases.rate(case.id, 13, 6)
+    assert await storage.cases.rate(case.id, 13, 4)
+    assert not await storage.cases.rate(case.id, 13, 1)
+    assert (await storage.cases.get(case.id)).rating == 4  # type: ignore[union-attr]
 
 
 async def test_forget_erases_cases_but_keeps_the_audit_log_without_person_data(storage: Storage) -> None:
     case = await open_for(storage, 15)
-    await storage.audit(case.id, "reply", 501)
+    await storage.cases.audit(case.id, "reply", 501)
     with pytest.raises(ValueError):
-        await storage.audit(case.id, "chat", 501)
+        await storage.cases.audit(case.id, "chat", 501)
     assert await storage.forget(15)
-    assert await storage.get_case(case.id) is None
-    assert [row.action for row in await storage.audit_log(case.id)] == ["open", "reply"]
+    assert await storage.cases.get(case.id) is None
+    assert [row.action for row in await storage.cases.audit_log(case.id)] == ["open", "reply"]
     async with storage.engine.connect() as connection:
         columns = await connection.run_sync(
             lambda sync: {c["name"] for c in inspect(sync).get_columns("audit")}
@@ -555,7 +555,7 @@ async def test_forget_erases_cases_but_keeps_the_audit_log_without_person_data(s
 
 async def test_purge_removes_old_closed_cases_and_old_audit_entries(storage: Storage, clock: Clock) -> None:
     old = await open_for(storage, 16)
-    await storage.close_case(old.id, 501)
+    await storage.cases.close(old.id, 501)
     current = await open_for(storage, 17)
     clock.advance(days=40)
     deleted = await storage.purge(
@@ -566,4 +566,4 @@ async def test_purge_removes_old_closed_cases_and_old_audit_entries(storage: Sto
         audit_older_than=timedelta(days=35),
     )
     assert deleted["cases"] == 1 and deleted["audit"] == 3  # two opens and a close, all 40 days old
-    assert await storage.get_case(old.id) is None and await storage.get_case(current.id) is not None
+    assert await storage.cases.get(old.id) is None and await storage.cases.get(current.id) is not None

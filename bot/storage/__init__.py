@@ -7,20 +7,12 @@
 - feedback and unanswered questions: for editors, not linked to any person.
 """
 
+from ._cases import CaseStore
+from ._database import StorageClosedError
 from ._migrate import DEFAULT_URL, database_url
 from ._models import CASE_ACTIONS, ROLES
-from ._store import (
-    UNSET,
-    AuditRow,
-    CaseData,
-    FeedbackRow,
-    PersonData,
-    Storage,
-    StorageClosedError,
-    TurnData,
-    UnansweredRow,
-    normalise_question,
-)
+from ._records import UNSET, AuditRow, CaseData, FeedbackRow, PersonData, TurnData, UnansweredRow
+from ._store import Storage, normalise_question
 
 __all__ = [
     "CASE_ACTIONS",
@@ -29,6 +21,7 @@ __all__ = [
     "UNSET",
     "AuditRow",
     "CaseData",
+    "CaseStore",
     "FeedbackRow",
     "PersonData",
     "Storage",

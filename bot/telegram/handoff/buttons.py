@@ -25,7 +25,7 @@ async def _staff_press(update: Update, context: BotContext, kind: type[B]) -> tu
     if query is None or not isinstance(query.message, Message):
         return None
     button = kind.parse(query.data)
-    case = await context.storage.get_case(button.case_id) if button else None
+    case = await context.storage.cases.get(button.case_id) if button else None
     group = context.settings.staff_group(case.city) if case else None
     if button is None or case is None or group is None or query.message.chat.id != case.group_chat_id:
         await query.answer()  # forged, or the case is gone: nothing to do
@@ -51,7 +51,7 @@ async def case_button(update: Update, context: BotContext) -> None:
     case, group, user = turn.case, turn.group, turn.user
     _ = context.translations(group.language).gettext
     if button.action == "claim":
-        won, current = await context.storage.claim_case(case.id, user.id)
+        won, current = await context.storage.cases.claim(case.id, user.id)
         if won and current is not None:
             await query.answer(_("The case is yours."))
             await announce_claim(context, current, group, user)
@@ -86,7 +86,7 @@ async def _send_quick(context: BotContext, turn: StaffTurn, index: int) -> None:
     if not await to_person(context, owned, "🙋 " + _p("Caseworker:") + "\n" + _p(text)):
         await menu.reply_text("⚠️ " + _(NOT_DELIVERED))
         return
-    await context.storage.audit(owned.id, "quick", user.id, str(index))
+    await context.storage.cases.audit(owned.id, "quick", user.id, str(index))
     await context.storage.add_turn(owned.chat_id, "staff", _p(text), None)
     await menu.edit_text(
         "📤 " + _("Sent in {language}: “{text}”").format(language=native_name(owned.language), text=_(text))

@@ -45,14 +45,14 @@ async def staff_message(context: BotContext, turn: StaffTurn) -> None:
         _ = context.translations(group.language).gettext
         await message.reply_text("⚠️ " + _(NOT_DELIVERED))
         return
-    await context.storage.audit(owned.id, "reply", user.id)
+    await context.storage.cases.audit(owned.id, "reply", user.id)
     await context.storage.add_turn(owned.chat_id, "staff", message.text or f"[{kind}]", None)
 
 
 @staff_case
 async def note(context: BotContext, turn: StaffTurn) -> None:
     """/note TEXT: an internal note, never sent to the person (only the fact is recorded)."""
-    await context.storage.audit(turn.case.id, "note", turn.user.id)
+    await context.storage.cases.audit(turn.case.id, "note", turn.user.id)
 
 
 @staff_case
@@ -92,7 +92,7 @@ async def send_answer(context: BotContext, turn: StaffTurn) -> None:
     if not await pages_to_person(context, owned, pages, "deliver an answer of {case}"):
         await message.reply_text("⚠️ " + _(NOT_DELIVERED))
         return
-    await context.storage.audit(owned.id, "send", user.id, key)
+    await context.storage.cases.audit(owned.id, "send", user.id, key)
     await context.storage.add_turn(owned.chat_id, "bot", answer.text[:500], key)
     await message.reply_text(
         "📤 "
@@ -162,7 +162,7 @@ async def transfer(context: BotContext, turn: StaffTurn) -> None:
         await message.reply_text("⚠️ " + _("The other group cannot be reached; the case stays here."))
         return
     thread_id, card_id = opened
-    done = await context.storage.transfer_case(
+    done = await context.storage.cases.transfer(
         case.id,
         city=city,
         group_chat_id=target.chat_id,

@@ -54,7 +54,7 @@ async def open_case(
     lang = context.state.language or person.language or settings.default_language
     _ = context.translations(lang).gettext
     now = context.clock()
-    case, created = await storage.open_case(
+    case, created = await storage.cases.open(
         chat.id,
         city=person.city,
         language=lang,
@@ -69,10 +69,10 @@ async def open_case(
         return True
     opened = await open_case_topic(context, case, group)
     if opened is None:
-        await storage.close_case(case.id, None, "return")
+        await storage.cases.close(case.id, None, "return")
         return False
     thread_id, card_id = opened
-    await storage.set_case_topic(case.id, thread_id=thread_id, card_message_id=card_id)
+    await storage.cases.set_topic(case.id, thread_id=thread_id, card_message_id=card_id)
 
     city = context.services.engine.city_name(person.city, lang)
     parts = []
@@ -140,7 +140,7 @@ async def _alert_danger(context: BotContext, case: CaseData, group: StaffGroup, 
     pages = answer_card(context.services.engine, reply)
     await pages_to_person(context, case, pages, "show the emergency numbers for {case}", each=True)
     now = context.clock()
-    await context.storage.mark_urgent(case.id, reminder_time(context, group, now, urgent=True))
+    await context.storage.cases.mark_urgent(case.id, reminder_time(context, group, now, urgent=True))
     _ = context.translations(group.language).gettext
     await to_topic(
         context,
@@ -159,7 +159,7 @@ async def relay_from_person(update: Update, context: BotContext) -> None:
     chat, message = update.effective_chat, update.effective_message
     if chat is None or message is None:
         return
-    case = await context.storage.open_case_of(chat.id)
+    case = await context.storage.cases.open_of(chat.id)
     if case is None or case.thread_id is None:
         return
     group = context.settings.staff_group(case.city)
@@ -181,10 +181,10 @@ async def relay_from_person(update: Update, context: BotContext) -> None:
 
 async def end_case_for_erasure(context: BotContext, chat_id: int) -> None:
     """The person used /forget: close their open case and ask staff to delete the topic."""
-    case = await context.storage.open_case_of(chat_id)
+    case = await context.storage.cases.open_of(chat_id)
     if case is None:
         return
-    closed = await context.storage.close_case(case.id, None, "erase")
+    closed = await context.storage.cases.close(case.id, None, "erase")
     group = context.settings.staff_group(case.city)
     if closed is None or group is None:
         return
@@ -213,9 +213,9 @@ async def rate(update: Update, context: BotContext) -> None:
     if rating is None:
         return
     storage = context.storage
-    if not await storage.rate_case(rating.case_id, chat.id, rating.stars):
+    if not await storage.cases.rate(rating.case_id, chat.id, rating.stars):
         return
-    case = await storage.get_case(rating.case_id)
+    case = await storage.cases.get(rating.case_id)
     if case is None:
         return
     _p = person_texts(context, case).gettext

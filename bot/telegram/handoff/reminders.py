@@ -39,11 +39,11 @@ async def remind_unclaimed(context: BotContext) -> None:
     """Job: remind the group of cases nobody has claimed, and tell the person about the wait."""
     storage = context.storage
     now = context.clock()
-    for case in await storage.due_reminders(now):
+    for case in await storage.cases.due_reminders(now):
         group = context.settings.staff_group(case.city)
         if group is None:
             continue
-        if not await storage.reminded(case, reminder_time(context, group, now, case.urgent)):
+        if not await storage.cases.reminded(case, reminder_time(context, group, now, case.urgent)):
             continue  # another instance reminded it first
         minutes = _minutes(now - case.created_at)
         staff = context.translations(group.language)

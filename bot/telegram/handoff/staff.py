@@ -84,7 +84,7 @@ async def _staff_turn(update: Update, context: BotContext) -> StaffTurn | None:
     message, user = update.effective_message, update.effective_user
     if message is None or message.message_thread_id is None or not message.is_topic_message:
         return None
-    case = await context.storage.case_in_topic(message.chat.id, message.message_thread_id)
+    case = await context.storage.cases.in_topic(message.chat.id, message.message_thread_id)
     if case is None:
         return None
     group = context.settings.staff_group(case.city)
@@ -126,7 +126,7 @@ async def take(
     else's, ``refuse_to`` gets the reason and the result is None."""
     _ = context.translations(group.language).gettext
     if case.owner_id is None:
-        won, current = await context.storage.claim_case(case.id, user.id)
+        won, current = await context.storage.cases.claim(case.id, user.id)
         if current is None or not current.is_open:
             await refuse_to.reply_text(_("This case is already closed."))
             return None
@@ -150,7 +150,7 @@ async def end_case(
     if case.owner_id not in (None, user.id):
         owner = await staff_name(context, group, case.owner_id)
         return _("Only {name}, who claimed this case, can close it.").format(name=owner)
-    closed = await context.storage.close_case(case.id, user.id, action)
+    closed = await context.storage.cases.close(case.id, user.id, action)
     if closed is None:
         return _("This case is already closed.")
     _p = person_texts(context, case).gettext

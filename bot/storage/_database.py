@@ -1,0 +1,108 @@
+"""The connection every part of the storage shares: engine, sessions, clock, and small helpers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import Delete, Update, event
+from sqlalchemy.engine import URL, CursorResult
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from ..clock import Clock, utcnow
+from ._migrate import database_url, migrate
+
+__all__ = ["Database", "StorageClosedError", "aware", "changed", "language_code"]
+
+
+class StorageClosedError(RuntimeError):
+    """The storage was used before ``open()`` or after ``aclose()``."""
+
+
+def language_code(value: str | None) -> str | None:
+    """A two-letter language code (or None); anything else is a programming error."""
+    if value is not None and not (len(value) == 2 and value.isascii() and value.isalpha()):
+        raise ValueError(f"language must be a two-letter code, not {value!r}")
+    return value
+
+
+def aware(value: datetime, name: str) -> datetime:
+    """``value``, which must be timezone-aware (a naive time means different things on each machine)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, not {value.isoformat()}")
+    return value
+
+
+async def changed(session: AsyncSession, stmt: Delete | Update) -> int:
+    """Run a bulk DELETE or UPDATE; how many rows it changed."""
+    result = await session.execute(stmt, execution_options={"synchronize_session": False})
+    assert isinstance(result, CursorResult)
+    return result.rowcount
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class Database:
+    """An async engine on SQLite or PostgreSQL, opened with the schema migrated to the newest revision.
+
+    A relative SQLite path is taken from ``root``. Every time stored is ``clock()``.
+    """
+
+    def __init__(self, url: str | URL, *, root: Path | None = None, clock: Clock = utcnow) -> None:
+        self.url = database_url(url, root)
+        self._clock = clock
+        self._engine: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[AsyncSession] | None = None
+
+    @property
+    def clock(self) -> Clock:
+        """The clock rows are stamped with: the application's one clock."""
+        return self._clock
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date (a fresh SQLite file or empty database is fine)."""
+        if self._engine is not None:
+            return
+        sqlite_backend = self.url.get_backend_name() == "sqlite"
+        engine = create_async_engine(self.url, pool_pre_ping=not sqlite_backend)
+        if sqlite_backend:
+            event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
+        try:
+            await migrate(engine)
+        except BaseException:
+            await engine.dispose()
+            raise
+        self._engine = engine
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def aclose(self) -> None:
+        engine, self._engine, self._sessions = self._engine, None, None
+        if engine is not None:
+            await engine.dispose()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def engine(self) -> AsyncEngine:
+        if self._engine is None:
+            raise StorageClosedError("call Storage.open() first")
+        return self._engine
+
+    def session(self) -> AsyncSession:
+        """A new session; use it as ``async with db.session() as s, s.begin():`` (one transaction)."""
+        if self._sessions is None:
+            raise StorageClosedError("call Storage.open() first")
+        return self._sessions()

@@ -1,0 +1,115 @@
+"""What the storage returns: plain frozen records, built from rows by column name."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Any, Final, TypeVar
+
+from sqlalchemy import Row
+
+__all__ = [
+    "UNSET",
+    "AuditRow",
+    "CaseData",
+    "FeedbackRow",
+    "PersonData",
+    "TurnData",
+    "UnansweredRow",
+    "record",
+]
+
+
+class _Unset(Enum):
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Final = _Unset.UNSET
+"""Default of ``save_person``'s fields: leave the stored value as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class PersonData:
+    chat_id: int
+    language: str | None
+    city: str | None
+    consent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnData:
+    role: str
+    text: str
+    key: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UnansweredRow:
+    city: str
+    language: str
+    text: str
+    count: int
+    last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackRow:
+    city: str
+    key: str
+    helpful: int
+    unhelpful: int
+
+
+@dataclass(frozen=True, slots=True)
+class CaseData:
+    id: int
+    chat_id: int
+    city: str
+    language: str
+    key: str | None
+    urgent: bool
+    status: str
+    owner_id: int | None
+    group_chat_id: int
+    thread_id: int | None
+    card_message_id: int | None
+    created_at: datetime
+    claimed_at: datetime | None
+    closed_at: datetime | None
+    remind_at: datetime | None
+    reminders: int
+    rating: int | None
+
+    @property
+    def number(self) -> str:
+        """The pseudonymous case number staff see, e.g. ``C-0042``."""
+        return f"C-{self.id:04d}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    case_id: int
+    action: str
+    actor_id: int | None
+    detail: str | None
+    created_at: datetime
+
+
+R = TypeVar("R")
+
+
+def record(kind: type[R], row: Row[Any]) -> R:
+    """The record of ``kind`` whose fields are the row's columns of the same names (extra columns,
+    such as an id the statement needed, are left out; a missing one is an error)."""
+    values = row._mapping
+    return kind(**{field.name: values[field.name] for field in dataclasses.fields(kind)})  # type: ignore[arg-type]
