@@ -210,12 +210,11 @@ def _parser() -> argparse.ArgumentParser:
     nlu.add_argument("action", choices=["train", "validate", "serve"])
     nlu.set_defaults(func=_nlu)
 
-    from . import benchmark, content_tools, locales_tool
-    from .tools import evaluation
+    from .tools import benchmark, content, evaluation, locales
 
-    content_tools.add_parser(sub)
+    content.add_parser(sub)
     evaluation.add_parser(sub)
-    locales_tool.add_parser(sub)
+    locales.add_parser(sub)
     benchmark.add_parser(sub)
     return parser
 

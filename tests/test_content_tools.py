@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.content_tools import check, coverage_markdown, coverage_matrix, coverage_png, preview
 from bot.knowledge import load_knowledge_base
 from bot.settings import ROOT, Settings, load_settings
+from bot.tools.content import check, coverage_markdown, coverage_matrix, coverage_png, preview
 
 from .conftest import entry, write
 
@@ -160,8 +160,8 @@ def test_shipped_content_is_complete_for_five_cities_and_ten_languages(settings:
 
 
 async def test_unanswered_lists_questions_by_city_language_and_frequency(tmp_path: Path) -> None:
-    from bot.content_tools import unanswered_markdown
     from bot.storage import Storage
+    from bot.tools.content import unanswered_markdown
 
     async with Storage(f"sqlite+aiosqlite:///{tmp_path / 'u.db'}") as storage:
         assert "No unanswered" in await unanswered_markdown(storage, None, 10)

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.content_tools import check, migrate_review, names_an_actor, record_check
 from bot.engine import Engine, Outcome, Reply
 from bot.i18n import Catalogues
 from bot.knowledge import Answer, KnowledgeBase, Taxonomy, load_knowledge_base
@@ -21,6 +20,7 @@ from bot.language import LanguageDetector
 from bot.render import render_plain
 from bot.settings import ROOT, Settings
 from bot.telegram.ui import answer_card
+from bot.tools.content import check, migrate_review, names_an_actor, record_check
 
 from .conftest import entry, write
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from babel.messages.pofile import read_po
 
-from .i18n import DOMAIN, LOCALES_DIR
-from .settings import load_settings
+from ..i18n import DOMAIN, LOCALES_DIR
+from ..settings import load_settings
 
 __all__ = ["add_parser", "check_catalogues"]
 

@@ -15,8 +15,8 @@ import httpx
 
 from nlu import make_token, normalise
 
-from .runtime import Services, local_secret, rasa_project, var_dir
-from .settings import load_settings
+from ..runtime import Services, local_secret, rasa_project, var_dir
+from ..settings import load_settings
 
 __all__ = ["add_parser", "percentile", "rss_mib"]
 
