@@ -19,6 +19,7 @@ from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     MenuButtonCommands,
+    Message,
     ReplyKeyboardMarkup,
     Update,
 )
@@ -37,6 +38,12 @@ from tests.botapi import FakeBotAPI
 TOKEN = "123456789:TEST-token"
 ALICE = 1001
 FORUM = -1001234567890
+
+
+def message_of(update: Update) -> Message:
+    """The update's message (these updates all carry one)."""
+    assert update.message is not None
+    return update.message
 
 
 @pytest.fixture
@@ -148,12 +155,12 @@ async def test_wrong_token_raises_invalid_token(api: FakeBotAPI) -> None:
 async def test_long_polling_waits_and_confirms(api: FakeBotAPI, bot: Bot) -> None:
     alice = api.user(ALICE, "Alice")
     poll = asyncio.create_task(bot.get_updates(timeout=5))
-    await asyncio.sleep(0.2)
+    await api.wait_for_poll()  # the request has arrived and waits: nothing to return yet
     assert not poll.done()
     sent = await alice.send("hi")
     updates = await asyncio.wait_for(poll, 2)
     assert [u.update_id for u in updates] == [sent["update_id"]]
-    assert (await bot.get_updates(timeout=0))[0].message.text == "hi"  # not confirmed yet
+    assert message_of((await bot.get_updates(timeout=0))[0]).text == "hi"  # not confirmed yet
     assert await bot.get_updates(offset=sent["update_id"] + 1, timeout=0) == ()
     assert api.pending == []
 
@@ -260,7 +267,7 @@ async def test_privacy_mode_for_a_non_admin_bot(api: FakeBotAPI, bot: Bot) -> No
     group = api.forum(FORUM, "Chat", members={3: "member", 123456789: "member"})
     assert "update_id" not in await user.send("just chatting", chat=group)
     assert "update_id" in await user.send("/help", chat=group)
-    assert [u.message.text for u in await bot.get_updates(timeout=0)] == ["/help"]
+    assert [message_of(u).text for u in await bot.get_updates(timeout=0)] == ["/help"]
     with pytest.raises(BadRequest, match=r"(?i)not enough rights"):
         await bot.create_forum_topic(FORUM, "x")
 
@@ -270,11 +277,13 @@ async def test_bot_uploads_and_blocked_user(api: FakeBotAPI, bot: Bot) -> None:
     document = await bot.send_document(
         ALICE, document=b"%PDF-1.4 data", filename="guide.pdf", caption="Guide"
     )
-    assert document.document.file_name == "guide.pdf" and document.caption == "Guide"
+    uploaded = document.document
+    assert uploaded is not None
+    assert uploaded.file_name == "guide.pdf" and document.caption == "Guide"
     assert api.calls[-1].params["document"]["upload"] == "guide.pdf"
-    again = await bot.send_document(ALICE, document=document.document.file_id)
-    assert again.document.file_id == document.document.file_id
-    assert await (await bot.get_file(document.document.file_id)).download_as_bytearray() == b"%PDF-1.4 data"
+    again = await bot.send_document(ALICE, document=uploaded.file_id)
+    assert again.document is not None and again.document.file_id == uploaded.file_id
+    assert await (await bot.get_file(uploaded.file_id)).download_as_bytearray() == b"%PDF-1.4 data"
     with pytest.raises(BadRequest, match=r"(?i)wrong file identifier"):
         await bot.send_photo(ALICE, photo="no-such-file-id")
     alice.block()
@@ -287,12 +296,13 @@ async def test_bot_uploads_and_blocked_user(api: FakeBotAPI, bot: Bot) -> None:
 
 async def test_text_length_limit(api: FakeBotAPI, bot: Bot) -> None:
     api.user(ALICE, "Alice")
-    assert len((await bot.send_message(ALICE, "x" * 4096)).text) == 4096
+    assert len((await bot.send_message(ALICE, "x" * 4096)).text or "") == 4096
     with pytest.raises(BadRequest, match=r"(?i)message is too long"):
         await bot.send_message(ALICE, "x" * 4097)
     with pytest.raises(BadRequest, match=r"(?i)message is too long"):
         await bot.send_message(ALICE, "<b>" + "x" * 4097 + "</b>", parse_mode="HTML")
-    assert len((await bot.send_message(ALICE, "<b>" + "x" * 4000 + "</b>", parse_mode="HTML")).text) == 4000
+    bold = await bot.send_message(ALICE, "<b>" + "x" * 4000 + "</b>", parse_mode="HTML")
+    assert len(bold.text or "") == 4000
     assert api.errors[0].error == "Bad Request: message is too long"
 
 
@@ -336,7 +346,8 @@ async def test_keyboards(api: FakeBotAPI, bot: Bot) -> None:
             reply_markup=InlineKeyboardMarkup([[InlineKeyboardButton("A", callback_data="a" * 65)]]),
         )
     await bot.send_message(ALICE, "menu", reply_markup=ReplyKeyboardMarkup([["Help", "Language"]]))
-    assert api.reply_keyboard(ALICE)["keyboard"][0][0]["text"] == "Help"
+    keyboard = api.reply_keyboard(ALICE)
+    assert keyboard is not None and keyboard["keyboard"][0][0]["text"] == "Help"
     message = await bot.send_message(ALICE, "inline", reply_markup=KEYBOARD)
     with pytest.raises(BadRequest, match=r"(?i)not modified"):
         await bot.edit_message_reply_markup(ALICE, message.message_id, reply_markup=KEYBOARD)
@@ -400,7 +411,7 @@ async def test_webhook_delivery_with_secret(api: FakeBotAPI, bot: Bot) -> None:
             await bot.get_updates()
         assert await bot.delete_webhook()
         await alice.send("polling again")
-        assert [u.message.text for u in await bot.get_updates(timeout=0)] == ["polling again"]
+        assert [message_of(u).text for u in await bot.get_updates(timeout=0)] == ["polling again"]
     finally:
         server.stop()
         await server.close_all_connections()

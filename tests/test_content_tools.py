@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.i18n import Catalogues
 from bot.knowledge import load_knowledge_base
 from bot.settings import ROOT, Settings, load_settings
 from bot.tools.content import check, coverage_markdown, coverage_matrix, coverage_png, preview
@@ -102,7 +103,11 @@ def test_preview_shows_what_the_person_sees(content_dir: Path) -> None:
     shown = preview(settings, kb, "prague", "uk", "permit.renewal")
     assert "Renew at the Ministry of the Interior." in shown  # English fallback for Ukrainian
     assert "English" in shown and "https://www.example.gov/permit.renewal" in shown
-    assert "2026" in shown
+    note = Catalogues(("uk",))["uk"].gettext(
+        "Not yet checked by a partner organisation. Last updated {date}."
+    )
+    # updated: 2026-11-01, in Ukrainian (CLDR puts a narrow no-break space before "р.")
+    assert shown.splitlines()[-1] == note.format(date="1 листопада 2026\u202fр.")
     with pytest.raises(ValueError, match="unknown key"):
         preview(settings, kb, "prague", "uk", "permit.renewl")
 

@@ -13,8 +13,8 @@ from bot.settings import ConfigError, Settings, StaffGroup, load_settings
 PRAGUE = OfficeHours.parse({"mon": "09:00-17:00", "fri": ["09:00-12:00", "13:00-15:00"]}, "Europe/Prague")
 
 
-def utc(*args: int) -> dt.datetime:
-    return dt.datetime(*args, tzinfo=dt.UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC)
 
 
 def test_open_and_closed_follow_the_local_clock() -> None:

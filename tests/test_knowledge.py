@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 from bot.knowledge import load_knowledge_base
+from bot.settings import Settings
 
 from .conftest import entry, write
 
@@ -109,7 +110,7 @@ def test_city_without_content_is_a_warning(content_dir: Path) -> None:
     assert "kosice" not in kb.cities
 
 
-def test_shipped_content_has_no_errors_and_every_city_answers_every_key(settings) -> None:  # type: ignore[no-untyped-def]
+def test_shipped_content_has_no_errors_and_every_city_answers_every_key(settings: Settings) -> None:
     kb = load_knowledge_base(settings.path(settings.content_dir), settings.cities, settings.languages)
     assert [str(p) for p in kb.errors] == []
     assert len(kb.taxonomy.content_keys) == 35 and len(kb.taxonomy.conversation) == 8

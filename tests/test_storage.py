@@ -14,7 +14,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import Connection, func, inspect, select, text
 
 from bot.runtime import var_dir
 from bot.settings import ROOT, load_settings
@@ -292,11 +292,16 @@ async def test_feedback_and_unanswered_are_not_linked_to_a_person_and_survive_fo
 ) -> None:
     async with storage.engine.connect() as connection:
         for table in ("feedback", "unanswered"):
-            columns = await connection.run_sync(
-                lambda sync, t=table: {c["name"] for c in inspect(sync).get_columns(t)}
-            )
+
+            def columns_of(sync: Connection, t: str = table) -> set[str]:
+                return {c["name"] for c in inspect(sync).get_columns(t)}
+
+            def foreign_keys_of(sync: Connection, t: str = table) -> list[Any]:
+                return list(inspect(sync).get_foreign_keys(t))
+
+            columns = await connection.run_sync(columns_of)
             assert not columns & {"chat_id", "person_id"}
-            fks = await connection.run_sync(lambda sync, t=table: inspect(sync).get_foreign_keys(t))
+            fks = await connection.run_sync(foreign_keys_of)
             assert fks == []
 
     await storage.add_turn(1, "user", "where is the office")
@@ -436,7 +441,7 @@ async def test_timezone_aware_datetimes_round_trip(storage: Storage, clock: Cloc
 
 async def open_for(storage: Storage, chat_id: int, **extra: Any) -> CaseData:
     await storage.save_person(chat_id, language="uk", city="prague", consent_at=T0)
-    values = {
+    values: dict[str, Any] = {
         "city": "prague",
         "language": "uk",
         "key": "permit.renewal",
@@ -462,7 +467,8 @@ async def test_a_person_has_at_most_one_open_case_and_only_after_consent(storage
     assert not created and again == case
     await storage.cases.set_topic(case.id, thread_id=77, card_message_id=78)
     assert await storage.cases.in_topic(-100123, 77) == await storage.cases.open_of(9)
-    assert (await storage.cases.open_of(9)).card_message_id == 78  # type: ignore[union-attr]
+    with_topic = await storage.cases.open_of(9)
+    assert with_topic is not None and with_topic.card_message_id == 78
     assert await storage.cases.in_topic(-100123, 76) is None
     # Closed, a case is no longer found by topic or person; a new one can be opened.
     assert (await storage.cases.close(case.id, 501)) is not None
@@ -535,7 +541,8 @@ async def test_a_rating_counts_once_only_for_the_persons_own_closed_case(storage
         await storage.cases.rate(case.id, 13, 6)
     assert await storage.cases.rate(case.id, 13, 4)
     assert not await storage.cases.rate(case.id, 13, 1)
-    assert (await storage.cases.get(case.id)).rating == 4  # type: ignore[union-attr]
+    rated = await storage.cases.get(case.id)
+    assert rated is not None and rated.rating == 4
 
 
 async def test_forget_erases_cases_but_keeps_the_audit_log_without_person_data(storage: Storage) -> None:

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.rasa
 
 TOKEN = "123456:scenario-test-token"
 JSON = dict[str, Any]
+Bot = tuple[FakeBotAPI, Storage]
 PRIVACY_NOTICE = (
     "Before we start: to help you, I store your chat number, your language and city, the date you "
     "agreed, and your last messages with me (so a caseworker can read them if you ask for a person). "
@@ -102,7 +103,9 @@ def buttons(message: JSON) -> list[str]:
     return [b["text"] for row in message.get("reply_markup", {}).get("inline_keyboard", []) for b in row]
 
 
-async def test_onboarding_in_ukrainian_then_a_question_gets_an_answer_card(bot, services: Services) -> None:  # type: ignore[no-untyped-def]
+async def test_onboarding_in_ukrainian_then_a_question_gets_an_answer_card(
+    bot: Bot, services: Services
+) -> None:
     api, storage = bot
     chat = Chat(api, api.user(1001, "Olena", language_code="uk"), services)
     [hello] = await chat.say("/start")
@@ -130,8 +133,8 @@ async def test_onboarding_in_ukrainian_then_a_question_gets_an_answer_card(bot, 
 
 
 async def test_deep_link_chooses_the_city_and_arabic_answers_are_right_to_left(
-    bot, services: Services
-) -> None:  # type: ignore[no-untyped-def]
+    bot: Bot, services: Services
+) -> None:
     api, storage = bot
     chat = Chat(api, api.user(1002, "Omar", language_code="ar"), services)
     [hello] = await chat.say("/start rubano")
@@ -146,7 +149,7 @@ async def test_deep_link_chooses_the_city_and_arabic_answers_are_right_to_left(
     assert expected is not None and expected.language == "ar"
 
 
-async def test_low_confidence_offers_did_you_mean_buttons_in_persian(bot, services: Services) -> None:  # type: ignore[no-untyped-def]
+async def test_low_confidence_offers_did_you_mean_buttons_in_persian(bot: Bot, services: Services) -> None:
     api, _storage = bot
     candidates = ["اقامت", "کار", "مدرسه", "خانه", "بیمه", "کمک", "کارت", "پول"]
     for text in candidates:
@@ -165,7 +168,7 @@ async def test_low_confidence_offers_did_you_mean_buttons_in_persian(bot, servic
     assert expected is not None and "👍" in buttons(card)
 
 
-async def test_menu_browsing_media_and_switching_language_and_city(bot, services: Services) -> None:  # type: ignore[no-untyped-def]
+async def test_menu_browsing_media_and_switching_language_and_city(bot: Bot, services: Services) -> None:
     api, storage = bot
     chat = Chat(api, api.user(1004, "Petr", language_code="cs"), services)
     await chat.onboard("cs", "prague")
@@ -193,7 +196,7 @@ async def test_menu_browsing_media_and_switching_language_and_city(bot, services
     assert person is not None and person.language == "sk" and person.city == "kosice"
 
 
-async def test_commands_are_registered_in_every_language(bot, services: Services) -> None:  # type: ignore[no-untyped-def]
+async def test_commands_are_registered_in_every_language(bot: Bot, services: Services) -> None:
     api, _storage = bot
     for lang in services.settings.languages:
         commands = {c["command"]: c["description"] for c in api.my_commands(None, lang)}
@@ -201,7 +204,7 @@ async def test_commands_are_registered_in_every_language(bot, services: Services
         assert commands["menu"] == services.catalogues[lang].gettext("browse topics")
 
 
-async def test_forget_deletes_everything(bot, services: Services) -> None:  # type: ignore[no-untyped-def]
+async def test_forget_deletes_everything(bot: Bot, services: Services) -> None:
     api, storage = bot
     chat = Chat(api, api.user(1005, "Ivan", language_code="ru"), services)
     await chat.onboard("ru", "osijek")
@@ -216,7 +219,7 @@ async def test_forget_deletes_everything(bot, services: Services) -> None:  # ty
     assert "✅ " + chat.t("ru", "I agree") in buttons(notice)
 
 
-async def test_forged_or_stale_button_data_is_answered_and_ignored(bot, services: Services) -> None:  # type: ignore[no-untyped-def]
+async def test_forged_or_stale_button_data_is_answered_and_ignored(bot: Bot, services: Services) -> None:
     api, storage = bot
     chat = Chat(api, api.user(1006, "Eve", language_code="en"), services)
     await chat.onboard("en", "prague")

@@ -139,7 +139,7 @@ class User:
     async def forge_press(self, message: Any, callback_data: str) -> JSON:
         """A callback query with any data on a bot message, as a modified client can send it."""
         stored = self.api.message(message)
-        query = {
+        query: JSON = {
             "id": str(next(self.api._query_ids)),
             "from": self.account.to_dict(),
             "message": copy.deepcopy(stored),

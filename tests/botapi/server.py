@@ -157,6 +157,7 @@ class FakeBotAPI(BotAPIMethods):
         self.calls: list[Call] = []
         self.updates: list[JSON] = []  # every update created, delivered or not yet
         self.pending: list[JSON] = []  # not yet confirmed (getUpdates) or delivered (webhook)
+        self.polls_waiting = 0  # getUpdates requests waiting for updates now (long polling)
         self.webhook: JSON = {"url": ""}
         self.allowed_updates: list[str] = []
         self.port = 0
@@ -277,12 +278,16 @@ class FakeBotAPI(BotAPIMethods):
         self._poll_generation += 1
         generation = self._poll_generation
         async with self._updates_changed:
+            self.polls_waiting += 1
             self._updates_changed.notify_all()  # an older poll gets 409, as with two bot instances
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await self._updates_changed.wait_for(
-                        lambda: bool(self.pending) or self._closing or generation != self._poll_generation
-                    )
+            try:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await self._updates_changed.wait_for(
+                            lambda: bool(self.pending) or self._closing or generation != self._poll_generation
+                        )
+            finally:
+                self.polls_waiting -= 1
         if generation != self._poll_generation:
             raise ApiError(
                 409,
@@ -465,6 +470,11 @@ class FakeBotAPI(BotAPIMethods):
     def reply_keyboard(self, chat: Any) -> JSON | None:
         """The reply keyboard currently shown in a chat (ReplyKeyboardMarkup), if any."""
         return self.world.chats[getattr(chat, "id", chat)].reply_keyboard
+
+    async def wait_for_poll(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - as wait_for
+        """Wait until a getUpdates request is waiting for updates (long polling)."""
+        async with self._updates_changed, asyncio.timeout(timeout):
+            await self._updates_changed.wait_for(lambda: self.polls_waiting > 0)
 
     async def wait_for(
         self,
