@@ -7,16 +7,18 @@ loader finds names the file, the entry and the field in plain words, with a hint
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .safety import SafetyContent, load_safety
+
+T = TypeVar("T")
 
 __all__ = [
     "EMERGENCY_KEY",
@@ -512,6 +514,40 @@ def _load_entries(
     return entries
 
 
+def _load_keyed(
+    path: Path,
+    root: Path,
+    known: set[str],
+    problems: list[Problem],
+    parse: Callable[[Any], T | None],
+    problem: str,
+    hint: str | None = None,
+) -> dict[str, T]:
+    """A file of ``key: value`` per question key (questions/, heldout/): each known key's value, parsed.
+    An unknown key, or a value ``parse`` rejects (None), is the ``problem``; a schema error is reported
+    by field."""
+    data, lines = _read_yaml(path, root, problems)
+    found: dict[str, T] = {}
+    for key, raw in (data or {}).items():
+        key = str(key)
+        try:
+            value = parse(raw) if key in known else None
+        except ValidationError as exc:
+            problems.extend(_validation_problems(exc, _rel(path, root), key, lines.get(key)))
+            continue
+        if value is None:
+            problems.append(
+                Problem("error", _rel(path, root), problem, entry=key, line=lines.get(key), hint=hint)
+            )
+            continue
+        found[key] = value
+    return found
+
+
+def _question_list(raw: Any) -> tuple[str, ...] | None:
+    return tuple(str(q) for q in raw) if isinstance(raw, list) else None
+
+
 def _load_language_files(
     folder: Path, root: Path, taxonomy: Taxonomy, languages: Iterable[str], problems: list[Problem]
 ) -> tuple[dict[str, dict[str, KeyText]], dict[str, dict[str, tuple[str, ...]]]]:
@@ -521,44 +557,19 @@ def _load_language_files(
     for lang in languages:
         path = folder / "questions" / f"{lang}.yml"
         if path.exists():
-            data, lines = _read_yaml(path, root, problems)
-            texts[lang] = {}
-            for key, raw in (data or {}).items():
-                key = str(key)
-                if key not in known:
-                    problems.append(
-                        Problem(
-                            "error",
-                            _rel(path, root),
-                            "this is not a known question key",
-                            entry=key,
-                            line=lines.get(key),
-                            hint="use one of the keys listed in content/keys.yml",
-                        )
-                    )
-                    continue
-                try:
-                    texts[lang][key] = KeyText.model_validate(raw)
-                except ValidationError as exc:
-                    problems.extend(_validation_problems(exc, _rel(path, root), key, lines.get(key)))
+            texts[lang] = _load_keyed(
+                path,
+                root,
+                known,
+                problems,
+                KeyText.model_validate,
+                "this is not a known question key",
+                hint="use one of the keys listed in content/keys.yml",
+            )
         path = folder / "heldout" / f"{lang}.yml"
         if path.exists():
-            data, lines = _read_yaml(path, root, problems)
-            heldout[lang] = {}
-            for key, raw in (data or {}).items():
-                key = str(key)
-                if key not in known or not isinstance(raw, list):
-                    problems.append(
-                        Problem(
-                            "error",
-                            _rel(path, root),
-                            "must be a known key followed by a list of questions",
-                            entry=key,
-                            line=lines.get(key),
-                        )
-                    )
-                    continue
-                heldout[lang][key] = tuple(str(q) for q in raw)
+            unknown = "must be a known key followed by a list of questions"
+            heldout[lang] = _load_keyed(path, root, known, problems, _question_list, unknown)
     return texts, heldout
 
 

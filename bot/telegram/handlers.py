@@ -15,7 +15,7 @@ from ..engine import InvalidQuestion, Outcome, Reply
 from ..language import native_name, negotiate
 from . import callbacks, handoff
 from .context import BotContext
-from .ui import TOPIC_EMOJI, answer_card, answer_keyboard, city_keyboard, language_keyboard, rows
+from .ui import TOPIC_EMOJI, answer_card, answer_keyboard, city_keyboard, language_keyboard, rows, with_intro
 
 __all__ = [
     "ask_human",
@@ -121,8 +121,20 @@ async def _privacy_notice(update: Update, context: BotContext, lang: str) -> Non
     await _reply(update, text, keyboard)
 
 
+async def _ask_city(update: Update, context: BotContext, lang: str) -> None:
+    """The city picker."""
+    _ = context.translations(lang).gettext
+    keyboard = city_keyboard(context.services.engine, context.settings.cities, lang)
+    await _reply(update, _("Which city do you live in?"), keyboard)
+
+
+async def _ask_language(update: Update, context: BotContext, lang: str) -> None:
+    """The language picker (its question in ``lang``)."""
+    _ = context.translations(lang).gettext
+    await _reply(update, _("Choose your language:"), language_keyboard(context.settings.languages))
+
+
 async def _after_consent(update: Update, context: BotContext, lang: str) -> None:
-    services = context.services
     chat = update.effective_chat
     assert chat is not None
     city = context.state.pending_city
@@ -130,12 +142,7 @@ async def _after_consent(update: Update, context: BotContext, lang: str) -> None
         await context.storage.save_person(chat.id, city=city)
         await _welcome(update, context, lang, city)
         return
-    _ = context.translations(lang).gettext
-    await _reply(
-        update,
-        _("Which city do you live in?"),
-        city_keyboard(services.engine, context.settings.cities, lang),
-    )
+    await _ask_city(update, context, lang)
 
 
 async def _welcome(update: Update, context: BotContext, lang: str, city: str) -> None:
@@ -165,13 +172,7 @@ async def require_consent(update: Update, context: BotContext) -> None:
     if query:
         await query.answer()
     if person and person.consent_at:
-        _ = context.translations(lang).gettext
-        services = context.services
-        await _reply(
-            update,
-            _("Which city do you live in?"),
-            city_keyboard(services.engine, context.settings.cities, lang),
-        )
+        await _ask_city(update, context, lang)
     else:
         await _privacy_notice(update, context, lang)
     raise ApplicationHandlerStop
@@ -182,21 +183,12 @@ async def require_consent(update: Update, context: BotContext) -> None:
 
 async def change_language(update: Update, context: BotContext) -> None:
     """Show the language picker."""
-    lang = await language_of(update, context)
-    _ = context.translations(lang).gettext
-    await _reply(update, _("Choose your language:"), language_keyboard(context.settings.languages))
+    await _ask_language(update, context, await language_of(update, context))
 
 
 async def change_city(update: Update, context: BotContext) -> None:
     """Show the city picker."""
-    lang = await language_of(update, context)
-    services = context.services
-    _ = context.translations(lang).gettext
-    await _reply(
-        update,
-        _("Which city do you live in?"),
-        city_keyboard(services.engine, context.settings.cities, lang),
-    )
+    await _ask_city(update, context, await language_of(update, context))
 
 
 async def help_command(update: Update, context: BotContext) -> None:
@@ -249,16 +241,7 @@ async def ask_human(update: Update, context: BotContext) -> None:
     engine = context.services.engine
     _ = context.translations(lang).gettext
     contact = engine.answer_key("services.integration_centre", city, lang)
-    intro = _("These people can help you in person:")
-    reply = Reply(
-        contact.outcome,
-        city,
-        lang,
-        intro + "\n\n" + contact.text,
-        key=contact.key,
-        answer=contact.answer,
-        notice=contact.notice,
-    )
+    reply = with_intro(contact, _("These people can help you in person:"))
     for text in answer_card(engine, reply):
         await _send_html(update, text)
 
@@ -292,12 +275,10 @@ async def show_reply(update: Update, context: BotContext, reply: Reply) -> None:
     lang = reply.language
     _ = context.translations(lang).gettext
     if reply.outcome is Outcome.CONVERSATION and reply.key == "change_language":
-        await _reply(update, _("Choose your language:"), language_keyboard(context.settings.languages))
+        await _ask_language(update, context, lang)
         return
     if reply.outcome is Outcome.CONVERSATION and reply.key == "change_city":
-        await _reply(
-            update, _("Which city do you live in?"), city_keyboard(engine, context.settings.cities, lang)
-        )
+        await _ask_city(update, context, lang)
         return
     if reply.outcome is Outcome.HANDOFF:
         await ask_human(update, context)

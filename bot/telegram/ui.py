@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from collections.abc import Iterable, Sequence
 
@@ -20,6 +21,7 @@ __all__ = [
     "language_keyboard",
     "rtl",
     "split_text",
+    "with_intro",
 ]
 
 MAX_MESSAGE = 4096
@@ -60,6 +62,11 @@ def split_text(text: str, limit: int = MAX_MESSAGE) -> list[str]:
     if rest:
         chunks.append(rest)
     return chunks
+
+
+def with_intro(reply: Reply, intro: str) -> Reply:
+    """``reply`` with ``intro`` as its first paragraph, e.g. "These people can help you in person:"."""
+    return dataclasses.replace(reply, text=intro + "\n\n" + reply.text)
 
 
 def answer_card(engine: Engine, reply: Reply) -> list[str]:

@@ -9,11 +9,10 @@ import unicodedata
 
 from telegram import InlineKeyboardMarkup, Update
 
-from ...engine import Reply
 from ...language import native_name
 from ..callbacks import QuickReply
 from ..context import BotContext
-from ..ui import answer_card
+from ..ui import answer_card, with_intro
 from .cards import open_case_topic
 from .delivery import close_topic, message_kind, pages_to_person, relay_to_person, to_person, to_topic
 from .reminders import reminder_time
@@ -79,15 +78,7 @@ async def send_answer(context: BotContext, turn: StaffTurn) -> None:
         return
     answer = services.engine.answer_key(key, owned.city, owned.language)
     _p = person_texts(context, owned).gettext
-    sent = Reply(
-        answer.outcome,
-        answer.city,
-        answer.language,
-        _p("A caseworker sent you this information:") + "\n\n" + answer.text,
-        key=answer.key,
-        answer=answer.answer,
-        notice=answer.notice,
-    )
+    sent = with_intro(answer, _p("A caseworker sent you this information:"))
     pages = answer_card(services.engine, sent)
     if not await pages_to_person(context, owned, pages, "deliver an answer of {case}"):
         await message.reply_text("⚠️ " + _(NOT_DELIVERED))
