@@ -31,8 +31,13 @@ PRIVACY_NOTICE = (
     "Before we start: to help you, I store your chat number, your language and city, the date you "
     "agreed, and your last messages with me (so a caseworker can read them if you ask for a person). "
     "Feedback and questions I could not answer are kept without your name or number, so the "
-    "information can be improved. Nothing else is stored. Your conversation is deleted after 90 days "
-    "without use, and you can delete everything at any time with /forget."
+    "information can be improved. Nothing else is stored."
+)
+RETENTION = (
+    "Your conversation is deleted after {days} day without use, and you can delete everything at any time "
+    "with /forget.",
+    "Your conversation is deleted after {days} days without use, and you can delete everything at any time "
+    "with /forget.",
 )
 MEDIA_REPLY = "I can only read text messages. Please type your question, choose a topic, or talk to a person."
 
@@ -111,7 +116,8 @@ async def test_onboarding_in_ukrainian_then_a_question_gets_an_answer_card(
     [hello] = await chat.say("/start")
     assert buttons(hello) == ["✅ Українська", "🌐 " + chat.t("uk", "Other languages")]
     [notice] = await chat.press(hello, "✅ Українська")
-    assert notice["text"] == chat.t("uk", PRIVACY_NOTICE)
+    deleted = services.catalogues["uk"].ngettext(*RETENTION, 90).format(days=90)  # retention_days: 90
+    assert notice["text"] == chat.t("uk", PRIVACY_NOTICE) + " " + deleted
     assert await storage.get_person(1001) is None  # nothing stored before consent
     [ask_city] = await chat.press(notice, "✅ " + chat.t("uk", "I agree"))
     person = await storage.get_person(1001)

@@ -109,14 +109,25 @@ async def start(update: Update, context: BotContext) -> None:
 
 
 async def _privacy_notice(update: Update, context: BotContext, lang: str) -> None:
-    _ = context.translations(lang).gettext
-    text = _(
+    texts = context.translations(lang)
+    _ = texts.gettext
+    days = context.settings.privacy.retention_days
+    stored = _(
         "Before we start: to help you, I store your chat number, your language and city, the date you "
         "agreed, and your last messages with me (so a caseworker can read them if you ask for a person). "
         "Feedback and questions I could not answer are kept without your name or number, so the "
-        "information can be improved. Nothing else is stored. Your conversation is deleted after "
-        "90 days without use, and you can delete everything at any time with /forget."
+        "information can be improved. Nothing else is stored."
     )
+    # TRANSLATORS: the privacy notice's last sentences, after "… Nothing else is stored."
+    # {days}: after how many days unused a conversation is deleted (privacy.retention_days, 90).
+    deleted = texts.ngettext(
+        "Your conversation is deleted after {days} day without use, and you can delete everything at any "
+        "time with /forget.",
+        "Your conversation is deleted after {days} days without use, and you can delete everything at any "
+        "time with /forget.",
+        days,
+    ).format(days=days)
+    text = stored + " " + deleted
     keyboard = InlineKeyboardMarkup([[callbacks.Consent().button("✅ " + _("I agree"))]])
     await _reply(update, text, keyboard)
 

@@ -85,6 +85,13 @@ def check_catalogues(languages: list[str]) -> list[str]:
                 problems.append(
                     f"{po.relative_to(ROOT)}: marked fuzzy (check and remove the flag): {short!r}"
                 )
+            elif message.pluralizable and not (
+                len(message.string) == catalogue.num_plurals and all(message.string)
+            ):
+                problems.append(
+                    f"{po.relative_to(ROOT)}: needs all {catalogue.num_plurals} plural forms "
+                    f"(see Plural-Forms in its header): {short!r}"
+                )
             elif set(_PLACEHOLDER.findall(msgid)) != set(_PLACEHOLDER.findall(str(message.string))):
                 problems.append(f"{po.relative_to(ROOT)}: placeholders differ from the original: {short!r}")
     return problems
