@@ -272,13 +272,27 @@ class Engine:
         ][: nlu.alternatives]
 
     def urgency(self, result: Classification, signal: bool = False) -> str | None:
-        """Why the message may be about someone in danger ("signal", "detector", "key"), or None."""
+        """Why the message may be about someone in danger, or None.
+
+        "signal": a danger signal anywhere in the text; "detector": the emergency detector on the whole
+        message; "sentence": a sentence that the model itself reads as an emergency; "key": the model's
+        best key is the emergency, or the emergency's probability is high enough. Sentences count only
+        through the model's own key for them: the detector's score on single sentences of sad but safe
+        stories raised too many false alarms.
+        """
         nlu = self.settings.nlu
         if signal:
             return "signal"
-        if result.emergency >= nlu.emergency_detector_threshold:
+        if result.emergency_whole >= nlu.emergency_detector_threshold:
             return "detector"
-        if result.key == EMERGENCY and result.confidence >= nlu.emergency_threshold:
+        if any(
+            p.key == EMERGENCY and p.confidence >= nlu.emergency_sentence_confidence for p in result.parts
+        ):
+            return "sentence"
+        if result.key == EMERGENCY:
+            return "key"
+        emergency = next((s.confidence for s in result.ranking if s.key == EMERGENCY), 0.0)
+        if emergency >= nlu.emergency_threshold:
             return "key"
         return None
 

@@ -40,8 +40,9 @@ class Classification:
 
     ``nearest`` is the similarity (cosine, -1..1) of the question to the closest training example of
     the best key: questions that only share words with a topic are far from every real example.
-    ``emergency`` is the emergency detector's probability that someone is in danger, on the whole
-    message or any sentence of it (``emergency_part``); ``parts`` are the sentences' own best keys;
+    ``emergency`` is the emergency detector's probability that someone is in danger, the highest of
+    the whole message (``emergency_whole``) and its sentences (``emergency_part`` says which);
+    ``parts`` are the sentences' own best keys;
     ``languages`` is the model's guess of the language, transliteration included.
     """
 
@@ -51,6 +52,7 @@ class Classification:
     nearest: float | None = None
     emergency: float = 0.0
     emergency_part: int | None = None
+    emergency_whole: float = 0.0
     parts: tuple[PartScore, ...] = ()
     languages: tuple[IntentScore, ...] = ()
 
@@ -72,6 +74,7 @@ class Classification:
                 nearest=float(nearest) if nearest is not None else None,
                 emergency=float(emergency.get("score") or 0.0),
                 emergency_part=emergency.get("part"),
+                emergency_whole=float(emergency.get("whole", emergency.get("score")) or 0.0),
                 parts=tuple(
                     PartScore(
                         str(p["name"]),

@@ -263,7 +263,7 @@ class EmergencyDetector(_TrainedComponent):
             best = int(np.argmax(scores))
             message.set(
                 "emergency",
-                {"score": scores[best], "part": best - 1 if best else None},
+                {"score": scores[best], "part": best - 1 if best else None, "whole": scores[0]},
                 add_to_output=True,
             )
         return messages
