@@ -22,7 +22,7 @@ from ..clock import Clock, utcnow
 from ..runtime import Services
 from ..settings import Settings
 from ..storage import Storage
-from . import callbacks, handlers, handoff
+from . import buttons, callbacks, handlers, handoff
 from .context import BotContext, BotData
 
 __all__ = ["build_application", "run_bot", "webhook_options"]
@@ -110,16 +110,16 @@ def build_application(
         application.add_handler(CallbackQueryHandler(handoff.quick_button, callbacks.QuickReply.pattern()))
     for kind, button in (
         (callbacks.Rating, handoff.rate),
-        (callbacks.Languages, handlers.languages_button),
-        (callbacks.ChooseLanguage, handlers.language_button),
-        (callbacks.Consent, handlers.consent_button),
-        (callbacks.ChooseCity, handlers.city_button),
-        (callbacks.Menu, handlers.menu_button),
-        (callbacks.ShowTopic, handlers.topic_button),
-        (callbacks.ShowKey, handlers.key_button),
-        (callbacks.Feedback, handlers.feedback_button),
-        (callbacks.Human, handlers.human_button),
-        (callbacks.Forget, handlers.forget_button),
+        (callbacks.Languages, buttons.languages_button),
+        (callbacks.ChooseLanguage, buttons.language_button),
+        (callbacks.Consent, buttons.consent_button),
+        (callbacks.ChooseCity, buttons.city_button),
+        (callbacks.Menu, buttons.menu_button),
+        (callbacks.ShowTopic, buttons.topic_button),
+        (callbacks.ShowKey, buttons.key_button),
+        (callbacks.Feedback, buttons.feedback_button),
+        (callbacks.Human, buttons.human_button),
+        (callbacks.Forget, buttons.forget_button),
     ):
         application.add_handler(CallbackQueryHandler(button, kind.pattern()))
     # Forged or stale data (no pattern matches): answered, nothing else.

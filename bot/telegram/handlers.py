@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import TypeVar
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction
@@ -18,28 +17,25 @@ from .context import BotContext
 from .ui import TOPIC_EMOJI, answer_card, answer_keyboard, city_keyboard, language_keyboard, rows, with_intro
 
 __all__ = [
+    "after_consent",
     "ask_human",
     "change_city",
     "change_language",
-    "city_button",
-    "consent_button",
     "error_handler",
-    "feedback_button",
     "forget",
-    "forget_button",
     "help_command",
-    "human_button",
-    "key_button",
-    "language_button",
-    "languages_button",
+    "language_of",
     "media",
     "menu",
-    "menu_button",
+    "privacy_notice",
     "question",
     "require_consent",
+    "send_text",
+    "show_reply",
     "start",
-    "topic_button",
+    "struggling",
     "topic_names",
+    "welcome",
 ]
 
 logger = logging.getLogger(__name__)
@@ -75,7 +71,7 @@ async def language_of(update: Update, context: BotContext) -> str:
     return negotiate(user.language_code if user else None, settings.languages) or settings.default_language
 
 
-async def _reply(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> Message | None:
+async def send_text(update: Update, text: str, markup: InlineKeyboardMarkup | None = None) -> Message | None:
     target = update.effective_message
     if target is None:
         return None
@@ -99,7 +95,7 @@ async def start(update: Update, context: BotContext) -> None:
             [callbacks.Languages().button("🌐 " + _("Other languages"))],
         ]
     )
-    await _reply(
+    await send_text(
         update,
         _("Hello! I answer practical questions about life in your city, with official sources.")
         + "\n\n"
@@ -108,7 +104,7 @@ async def start(update: Update, context: BotContext) -> None:
     )
 
 
-async def _privacy_notice(update: Update, context: BotContext, lang: str) -> None:
+async def privacy_notice(update: Update, context: BotContext, lang: str) -> None:
     texts = context.translations(lang)
     _ = texts.gettext
     days = context.settings.privacy.retention_days
@@ -129,39 +125,39 @@ async def _privacy_notice(update: Update, context: BotContext, lang: str) -> Non
     ).format(days=days)
     text = stored + " " + deleted
     keyboard = InlineKeyboardMarkup([[callbacks.Consent().button("✅ " + _("I agree"))]])
-    await _reply(update, text, keyboard)
+    await send_text(update, text, keyboard)
 
 
 async def _ask_city(update: Update, context: BotContext, lang: str) -> None:
     """The city picker."""
     _ = context.translations(lang).gettext
     keyboard = city_keyboard(context.services.engine, context.settings.cities, lang)
-    await _reply(update, _("Which city do you live in?"), keyboard)
+    await send_text(update, _("Which city do you live in?"), keyboard)
 
 
 async def _ask_language(update: Update, context: BotContext, lang: str) -> None:
     """The language picker (its question in ``lang``)."""
     _ = context.translations(lang).gettext
-    await _reply(update, _("Choose your language:"), language_keyboard(context.settings.languages))
+    await send_text(update, _("Choose your language:"), language_keyboard(context.settings.languages))
 
 
-async def _after_consent(update: Update, context: BotContext, lang: str) -> None:
+async def after_consent(update: Update, context: BotContext, lang: str) -> None:
     chat = update.effective_chat
     assert chat is not None
     city = context.state.pending_city
     if city:
         await context.storage.save_person(chat.id, city=city)
-        await _welcome(update, context, lang, city)
+        await welcome(update, context, lang, city)
         return
     await _ask_city(update, context, lang)
 
 
-async def _welcome(update: Update, context: BotContext, lang: str, city: str) -> None:
+async def welcome(update: Update, context: BotContext, lang: str, city: str) -> None:
     engine = context.services.engine
     _ = context.translations(lang).gettext
     text = engine.conversation_text("greet", city, lang)
     keyboard = InlineKeyboardMarkup([[callbacks.Menu().button("📋 " + _("Browse topics"))]])
-    await _reply(update, text, keyboard)
+    await send_text(update, text, keyboard)
 
 
 async def require_consent(update: Update, context: BotContext) -> None:
@@ -185,7 +181,7 @@ async def require_consent(update: Update, context: BotContext) -> None:
     if person and person.consent_at:
         await _ask_city(update, context, lang)
     else:
-        await _privacy_notice(update, context, lang)
+        await privacy_notice(update, context, lang)
     raise ApplicationHandlerStop
 
 
@@ -213,7 +209,7 @@ async def help_command(update: Update, context: BotContext) -> None:
         + "\n\n"
         + "\n".join(f"/{name} — {description}" for name, description in command_descriptions(lang, context))
     )
-    await _reply(update, text)
+    await send_text(update, text)
 
 
 def command_descriptions(lang: str, context: BotContext) -> list[tuple[str, str]]:
@@ -237,7 +233,7 @@ async def menu(update: Update, context: BotContext) -> None:
         callbacks.ShowTopic(t).button(f"{TOPIC_EMOJI[t]} {names[t]}")
         for t in context.services.kb.taxonomy.topics
     ]
-    await _reply(update, _("Choose a topic:"), InlineKeyboardMarkup(rows(buttons, 1)))
+    await send_text(update, _("Choose a topic:"), InlineKeyboardMarkup(rows(buttons, 1)))
 
 
 async def ask_human(update: Update, context: BotContext) -> None:
@@ -257,7 +253,7 @@ async def ask_human(update: Update, context: BotContext) -> None:
         await _send_html(update, text)
 
 
-async def _struggling(update: Update, context: BotContext, *, unhelpful_answer: bool = False) -> None:
+async def struggling(update: Update, context: BotContext, *, unhelpful_answer: bool = False) -> None:
     """Count a low-confidence or unhelpful turn; the second in a row hands over to a person."""
     if context.state.missed(unhelpful_answer=unhelpful_answer) >= 2:
         await handoff.open_case(update, context, struggling=True)
@@ -268,7 +264,7 @@ async def forget(update: Update, context: BotContext) -> None:
     lang = await language_of(update, context)
     _ = context.translations(lang).gettext
     keyboard = InlineKeyboardMarkup([[callbacks.Forget().button("🗑 " + _("Yes, delete my data"))]])
-    await _reply(update, _("Delete everything I have stored about you? This cannot be undone."), keyboard)
+    await send_text(update, _("Delete everything I have stored about you? This cannot be undone."), keyboard)
 
 
 # --- questions -------------------------------------------------------------------------------------
@@ -307,7 +303,7 @@ async def show_reply(update: Update, context: BotContext, reply: Reply) -> None:
         for i, page in enumerate(pages):
             await _send_html(update, page, markup if i == len(pages) - 1 else None)
     else:
-        await _reply(update, reply.text, markup)
+        await send_text(update, reply.text, markup)
 
 
 async def question(update: Update, context: BotContext) -> None:
@@ -324,7 +320,7 @@ async def question(update: Update, context: BotContext) -> None:
     try:
         reply = await context.services.engine.ask(message.text, person.city, lang)
     except InvalidQuestion as exc:
-        await _reply(update, exc.message)
+        await send_text(update, exc.message)
         return
     if reply.language != lang:
         context.state.language = reply.language
@@ -343,7 +339,7 @@ async def question(update: Update, context: BotContext) -> None:
         # The emergency numbers are already on screen; now a person takes over, as urgent.
         await handoff.open_case(update, context, key=reply.key, urgent=True)
     elif reply.outcome is Outcome.CLARIFY:
-        await _struggling(update, context)
+        await struggling(update, context)
     elif reply.outcome is Outcome.ANSWER:
         context.state.answered()
 
@@ -358,166 +354,11 @@ async def media(update: Update, context: BotContext) -> None:
             [callbacks.Menu().button("📋 " + _("Browse topics"))],
         ]
     )
-    await _reply(
+    await send_text(
         update,
         _("I can only read text messages. Please type your question, choose a topic, or talk to a person."),
         keyboard,
     )
-
-
-# --- buttons ---------------------------------------------------------------------------------------
-
-
-B = TypeVar("B", bound=callbacks.Button)
-
-
-async def _pressed(update: Update, context: BotContext, kind: type[B]) -> tuple[B, int, str] | None:
-    """The button of ``kind`` pressed in this chat, the chat id and the person's language, with the
-    query answered; None when the data is forged or stale (then nothing else happens)."""
-    query, chat = update.callback_query, update.effective_chat
-    if query is None or chat is None:
-        return None
-    lang = await language_of(update, context)
-    await query.answer()
-    button = kind.parse(query.data)
-    return None if button is None else (button, chat.id, lang)
-
-
-async def languages_button(update: Update, context: BotContext) -> None:
-    """ "Other languages": show the language picker."""
-    if await _pressed(update, context, callbacks.Languages) is not None:
-        await change_language(update, context)
-
-
-async def language_button(update: Update, context: BotContext) -> None:
-    """A language chosen: remember it, then the privacy notice (or, after consent, confirm it)."""
-    if (pressed := await _pressed(update, context, callbacks.ChooseLanguage)) is None:
-        return
-    choice, chat_id, _lang = pressed
-    if choice.code not in context.settings.languages:
-        return
-    storage = context.storage
-    context.state.language = choice.code
-    person = await storage.get_person(chat_id)
-    if person and person.consent_at:
-        await storage.save_person(chat_id, language=choice.code)
-        _ = context.translations(choice.code).gettext
-        await _reply(update, _("Language changed to {language}.").format(language=native_name(choice.code)))
-        if not person.city:
-            await change_city(update, context)
-    else:
-        await _privacy_notice(update, context, choice.code)
-
-
-async def consent_button(update: Update, context: BotContext) -> None:
-    """ "I agree": store the consent, then ask for the city (unless a deep link chose it)."""
-    if (pressed := await _pressed(update, context, callbacks.Consent)) is None:
-        return
-    _button, chat_id, lang = pressed
-    await context.storage.save_person(chat_id, language=lang, consent_at=context.clock())
-    await _after_consent(update, context, lang)
-
-
-async def city_button(update: Update, context: BotContext) -> None:
-    """A city chosen: store it and welcome the person (before consent: remember it for later)."""
-    if (pressed := await _pressed(update, context, callbacks.ChooseCity)) is None:
-        return
-    choice, chat_id, lang = pressed
-    if choice.city not in context.settings.cities:
-        return
-    person = await context.storage.get_person(chat_id)
-    if not (person and person.consent_at):
-        context.state.pending_city = choice.city
-        await _privacy_notice(update, context, lang)
-        return
-    await context.storage.save_person(chat_id, city=choice.city)
-    await _welcome(update, context, lang, choice.city)
-
-
-async def menu_button(update: Update, context: BotContext) -> None:
-    """ "Browse topics" / "All topics": the topic menu."""
-    if await _pressed(update, context, callbacks.Menu) is not None:
-        await menu(update, context)
-
-
-async def topic_button(update: Update, context: BotContext) -> None:
-    """A topic of the menu: its questions as buttons."""
-    if (pressed := await _pressed(update, context, callbacks.ShowTopic)) is None:
-        return
-    choice, _chat_id, lang = pressed
-    kb = context.services.kb
-    if choice.topic not in kb.taxonomy.topics:
-        return
-    _ = context.translations(lang).gettext
-    buttons = [callbacks.ShowKey(k).button(kb.title(k, lang)) for k in kb.taxonomy.topics[choice.topic]]
-    back = callbacks.Menu().button("⬅️ " + _("All topics"))
-    await _reply(
-        update, topic_names(context, lang)[choice.topic], InlineKeyboardMarkup([*rows(buttons, 1), [back]])
-    )
-
-
-async def key_button(update: Update, context: BotContext) -> None:
-    """A question chosen from the menu or from "did you mean…": its answer."""
-    if (pressed := await _pressed(update, context, callbacks.ShowKey)) is None:
-        return
-    choice, chat_id, lang = pressed
-    if choice.key not in context.services.kb.taxonomy.content_keys:
-        return
-    storage = context.storage
-    person = await storage.get_person(chat_id)
-    assert person is not None and person.city is not None  # require_consent ran first
-    reply = context.services.engine.answer_key(choice.key, person.city, lang)
-    await storage.add_turn(chat_id, "bot", reply.text[:500], choice.key)
-    await show_reply(update, context, reply)
-
-
-async def feedback_button(update: Update, context: BotContext) -> None:
-    """👍 / 👎 under an answer: count it (anonymously); a 👎 offers a person, and may hand over."""
-    if (pressed := await _pressed(update, context, callbacks.Feedback)) is None:
-        return
-    vote, chat_id, lang = pressed
-    if vote.key not in context.services.kb.taxonomy.content_keys:
-        return
-    person = await context.storage.get_person(chat_id)
-    if person and person.city:
-        await context.storage.add_feedback(person.city, lang, vote.key, vote.helpful)
-    _ = context.translations(lang).gettext
-    if vote.helpful:
-        context.state.reset()
-        await _reply(update, _("Thank you for your feedback!"))
-    else:
-        keyboard = InlineKeyboardMarkup([[callbacks.Human().button("🙋 " + _("Talk to a person"))]])
-        await _reply(
-            update,
-            _("Sorry this did not help. You can ask in other words, or talk to a person."),
-            keyboard,
-        )
-    query = update.callback_query
-    if query is not None and isinstance(query.message, Message):
-        await query.message.edit_reply_markup(None)
-    if not vote.helpful:
-        await _struggling(update, context, unhelpful_answer=True)
-
-
-async def human_button(update: Update, context: BotContext) -> None:
-    """ "Talk to a person"."""
-    if await _pressed(update, context, callbacks.Human) is not None:
-        await ask_human(update, context)
-
-
-async def forget_button(update: Update, context: BotContext) -> None:
-    """ "Yes, delete my data": end an open case, then delete everything stored about this chat."""
-    if (pressed := await _pressed(update, context, callbacks.Forget)) is None:
-        return
-    _button, chat_id, lang = pressed
-    context.state.pending_city = None
-    await handoff.end_case_for_erasure(context, chat_id)
-    deleted = await context.storage.forget(chat_id)
-    if context.user_data is not None:
-        context.user_data.clear()
-    _ = context.translations(lang).gettext
-    text = _("All your data has been deleted.") if deleted else _("I had no data stored about you.")
-    await _reply(update, text + " " + _("Send /start to begin again."))
 
 
 async def error_handler(update: object, context: BotContext) -> None:
