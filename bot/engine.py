@@ -275,8 +275,8 @@ class Engine:
         """Why the message may be about someone in danger, or None.
 
         "signal": a danger signal anywhere in the text; "detector": the emergency detector on the whole
-        message; "sentence": a sentence that the model itself reads as an emergency; "key": the model's
-        best key is the emergency, or the emergency's probability is high enough. Sentences count only
+        message; "sentence": a sentence that the model itself reads as an emergency; "key": the
+        emergency's probability among the keys is high enough. Sentences count only
         through the model's own key for them: the detector's score on single sentences of sad but safe
         stories raised too many false alarms.
         """
@@ -289,8 +289,6 @@ class Engine:
             p.key == EMERGENCY and p.confidence >= nlu.emergency_sentence_confidence for p in result.parts
         ):
             return "sentence"
-        if result.key == EMERGENCY:
-            return "key"
         emergency = next((s.confidence for s in result.ranking if s.key == EMERGENCY), 0.0)
         if emergency >= nlu.emergency_threshold:
             return "key"

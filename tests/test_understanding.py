@@ -130,19 +130,27 @@ async def test_below_the_detector_threshold_there_is_no_alarm(make_engine) -> No
         parts=[("housing.tenant_rights", 0.7, 0.8), ("housing.tenant_rights", 0.5, 0.6)],
     )
     story["emergency"]["whole"] = 0.2
-    reply = await make_engine(server(story)).ask("The landlord threw us out. I cried all night.", "prague", "en")
+    reply = await make_engine(server(story)).ask(
+        "The landlord threw us out. I cried all night.", "prague", "en"
+    )
     assert not reply.urgent and reply.key == "housing.tenant_rights"
     # ...but a sentence the model itself reads as an emergency is.
     story["parts"][1] = {"name": "safety.emergency", "confidence": 0.62, "nearest": 0.7}
-    reply = await make_engine(server(story)).ask("The landlord threw us out. He is hitting me now.", "prague", "en")
+    reply = await make_engine(server(story)).ask(
+        "The landlord threw us out. He is hitting me now.", "prague", "en"
+    )
     assert reply.urgent and reply.urgent_reason == "sentence"
     assert reply.followup is not None and reply.followup.key == "housing.tenant_rights"
 
 
-async def test_the_emergency_as_best_key_is_shown_even_when_the_model_is_unsure(make_engine) -> None:  # type: ignore[no-untyped-def]
-    body = parse_result([("safety.emergency", 0.21), ("housing.shelter", 0.2)], emergency=0.1)
+async def test_the_emergency_key_counts_from_its_own_threshold(make_engine) -> None:  # type: ignore[no-untyped-def]
+    body = parse_result([("safety.emergency", 0.31), ("housing.shelter", 0.2)], emergency=0.1)
     reply = await make_engine(server(body)).ask("please they are outside my door", "prague", "en")
     assert reply.urgent and reply.urgent_reason == "key" and reply.text == "Call 112."
+    # "I want help" is not an emergency because the model's best guess, at 0.21, is one.
+    unsure = parse_result([("safety.emergency", 0.21), ("human_handoff", 0.2)], emergency=0.1)
+    reply = await make_engine(server(unsure)).ask("i want help", "prague", "en")
+    assert not reply.urgent
 
 
 async def test_a_long_story_is_answered_from_its_most_confident_sentence(make_engine) -> None:  # type: ignore[no-untyped-def]
