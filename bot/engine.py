@@ -275,10 +275,10 @@ class Engine:
         """Why the message may be about someone in danger, or None.
 
         "signal": a danger signal anywhere in the text; "detector": the emergency detector on the whole
-        message; "sentence": a sentence that the model itself reads as an emergency; "key": the
-        emergency's probability among the keys is high enough. Sentences count only
-        through the model's own key for them: the detector's score on single sentences of sad but safe
-        stories raised too many false alarms.
+        message; "sentence": a sentence that the model itself reads as an emergency; "key": the model's
+        best key is the emergency (at any confidence: recall first), or its probability is high
+        enough. Sentences count only through the model's own key for them: the detector's score on
+        single sentences of sad but safe stories raised too many false alarms.
         """
         nlu = self.settings.nlu
         if signal:
@@ -290,7 +290,7 @@ class Engine:
         ):
             return "sentence"
         emergency = next((s.confidence for s in result.ranking if s.key == EMERGENCY), 0.0)
-        if emergency >= nlu.emergency_threshold:
+        if result.key == EMERGENCY or emergency >= nlu.emergency_threshold:
             return "key"
         return None
 

@@ -345,7 +345,7 @@ async def test_restart_mid_case_loses_nothing_and_reminders_keep_their_time(
     async with world.running() as storage:
         await person.onboard("fa", "prague")
         thread, _card = await world.new_case(person.say("/human"))
-        await world.to_group(person.user.send("من کمک می خواهم"), PRAGUE)
+        await world.to_group(person.user.send("کی جواب من را می دهید؟"), PRAGUE)
         case = await storage.cases.open_of(2005)
         assert case is not None and case.remind_at == MONDAY_10_PRAGUE + dt.timedelta(minutes=10)
         world.clock.now += dt.timedelta(minutes=9)

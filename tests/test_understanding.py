@@ -143,14 +143,17 @@ async def test_below_the_detector_threshold_there_is_no_alarm(make_engine) -> No
     assert reply.followup is not None and reply.followup.key == "housing.tenant_rights"
 
 
-async def test_the_emergency_key_counts_from_its_own_threshold(make_engine) -> None:  # type: ignore[no-untyped-def]
-    body = parse_result([("safety.emergency", 0.31), ("housing.shelter", 0.2)], emergency=0.1)
+async def test_the_emergency_as_best_key_counts_even_when_the_model_is_unsure(make_engine) -> None:  # type: ignore[no-untyped-def]
+    body = parse_result([("safety.emergency", 0.21), ("housing.shelter", 0.2)], emergency=0.1)
     reply = await make_engine(server(body)).ask("please they are outside my door", "prague", "en")
     assert reply.urgent and reply.urgent_reason == "key" and reply.text == "Call 112."
-    # "I want help" is not an emergency because the model's best guess, at 0.21, is one.
-    unsure = parse_result([("safety.emergency", 0.21), ("human_handoff", 0.2)], emergency=0.1)
-    reply = await make_engine(server(unsure)).ask("i want help", "prague", "en")
+    # Below the best key, the emergency counts from emergency_threshold (0.3).
+    second = parse_result([("human_handoff", 0.5), ("safety.emergency", 0.29)], emergency=0.1)
+    reply = await make_engine(server(second)).ask("i want to talk to someone", "prague", "en")
     assert not reply.urgent
+    second["intent_ranking"][1]["confidence"] = 0.31
+    reply = await make_engine(server(second)).ask("i want to talk to someone", "prague", "en")
+    assert reply.urgent and reply.urgent_reason == "key"
 
 
 async def test_a_long_story_is_answered_from_its_most_confident_sentence(make_engine) -> None:  # type: ignore[no-untyped-def]
