@@ -18,6 +18,7 @@ import jwt
 import pytest
 
 from bot.engine import Outcome
+from bot.render import review_note
 from bot.runtime import Services, rasa_project, training_examples, var_dir
 from bot.settings import ROOT
 from bot.tools.evaluation import evaluate, evaluate_realistic
@@ -153,7 +154,9 @@ def test_ask_cli_prints_an_answer_for_a_person(services: Services) -> None:
     expected = services.kb.answer("prague", "permit.renewal", "cs")
     assert expected is not None and expected.text in result.stdout
     assert all(url in result.stdout for url in expected.sources)
-    assert "2026" in result.stdout  # the last-checked date
+    # The review note, exactly: no partner has checked it yet, and the day it was last updated.
+    _ = services.catalogues["cs"].gettext
+    assert review_note(_, expected, "cs") in result.stdout
 
 
 def test_ask_jsonl_answers_every_city_in_order_and_survives_bad_lines(services: Services) -> None:
