@@ -60,11 +60,10 @@ def _predict(project: RasaProject, args: list[str], texts: Sequence[str]) -> lis
 def _classify(services: Services, name: str, texts: Sequence[str]) -> list[Classification]:
     settings, kb = services.settings, services.kb
     keys, examples = kb.taxonomy.all_keys, training_examples(kb)
+    project = rasa_project(settings)
     if name == "baseline":
-        project = rasa_project(settings)
         project.write_data(keys, examples)
         return _predict(project, ["--baseline", str(project.data_file)], texts)
-    project = rasa_project(settings)
     if name != "shipped":
         project = RasaProject(project.directory, project.venv, variant=name)
     model = project.ensure_model(keys, examples, services.progress)
