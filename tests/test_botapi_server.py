@@ -165,6 +165,17 @@ async def test_long_polling_waits_and_confirms(api: FakeBotAPI, bot: Bot) -> Non
     assert api.pending == []
 
 
+async def test_a_network_delay_holds_each_call_without_blocking_the_others(api: FakeBotAPI, bot: Bot) -> None:
+    api.user(ALICE, "Alice")
+    api.delay = 1.0  # half before the method runs, half before the answer leaves
+    first = asyncio.ensure_future(bot.send_message(ALICE, "one"))
+    second = asyncio.ensure_future(bot.send_message(ALICE, "two"))
+    for text in ("one", "two"):
+        await api.wait_for("sendMessage", lambda c, text=text: c.params["text"] == text, since=0)
+    assert not first.done() and not second.done()  # both ran; both answers are still on their way
+    assert [m.text for m in await asyncio.gather(first, second)] == ["one", "two"]
+
+
 # -- a real Application ---------------------------------------------------------------------------
 
 

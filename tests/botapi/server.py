@@ -150,10 +150,14 @@ class FakeBotAPI(BotAPIMethods):
         username: str = "fake_test_bot",
         first_name: str = "Test Bot",
         can_read_all_group_messages: bool = False,
+        delay: float = 0.0,
     ) -> None:
         bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 123456789
         bot = Account(bot_id, first_name, username=username, is_bot=True)
         super().__init__(token, bot, can_read_all_group_messages=can_read_all_group_messages)
+        # Seconds each Bot API call takes on the network (e.g. 0.08, Telegram from Europe): half on the
+        # way in, half on the way back, without blocking other calls (they overlap as with Telegram).
+        self.delay = delay
         self.calls: list[Call] = []
         self.updates: list[JSON] = []  # every update created, delivered or not yet
         self.pending: list[JSON] = []  # not yet confirmed (getUpdates) or delivered (webhook)
@@ -232,6 +236,8 @@ class FakeBotAPI(BotAPIMethods):
 
     async def execute(self, method: str, params: Params) -> tuple[int, str]:
         """Run a Bot API method, record the Call, return (HTTP status, JSON body)."""
+        if self.delay:
+            await asyncio.sleep(self.delay / 2)  # the request on its way
         name = self._methods.get(method.lower())
         result: Any = None
         error = None
@@ -253,6 +259,8 @@ class FakeBotAPI(BotAPIMethods):
         async with self._calls_changed:
             self.calls.append(call)
             self._calls_changed.notify_all()
+        if self.delay:
+            await asyncio.sleep(self.delay / 2)  # the response on its way back
         return status, body
 
     # -- updates: polling and webhooks -------------------------------------------------------------
