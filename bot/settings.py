@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
@@ -27,6 +28,7 @@ __all__ = [
     "HandoffSettings",
     "LanguageSettings",
     "NLUSettings",
+    "Partner",
     "Settings",
     "StaffGroup",
     "load_settings",
@@ -121,9 +123,59 @@ class StaffGroup(_Model):
         return OfficeHours.parse(self.office_hours, self.timezone)
 
 
+# A partner id: a short slug, e.g. "legal-aid-prague".
+PARTNER_ID = r"^[a-z][a-z0-9_-]{0,63}$"
+# What a partner handles: a content key ("services.legal_aid"), a key prefix ("work.*") or "*" (all).
+HANDLES = r"^(\*|[a-z][a-z0-9_]*(\.[a-z0-9_]+)*(\.\*)?)$"
+
+
+class Partner(StaffGroup):
+    """A partner organisation of a city (the city, an NGO, legal aid, the employment office): its own
+    staff group, the languages its staff speak, and the question keys it handles."""
+
+    id: str = Field(pattern=PARTNER_ID)
+    # The organisation's name, as staff and (when a case is referred to it) the person see it.
+    name: str = Field("", max_length=64)
+    # Languages its staff speak with people; empty: any (they work with interpreters).
+    languages: tuple[str, ...] = ()
+    # Content keys or key prefixes it handles: "services.legal_aid", "work.*", or "*" for everything.
+    handles: tuple[str, ...] = ()
+    # The city's default partner gets every case no other partner handles.
+    default: bool = False
+
+    @field_validator("handles")
+    @classmethod
+    def _handles_shape(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            if not re.fullmatch(HANDLES, item):
+                raise ValueError(f"'{item}' is not a key like services.legal_aid, a prefix like work.*, or *")
+        return value
+
+    def match(self, key: str | None) -> int:
+        """How closely this partner handles ``key``: 0 not at all, 1 everything ("*"), more for a
+        longer prefix, most for the exact key."""
+        best = 0
+        for item in self.handles:
+            if item == "*":
+                best = max(best, 1)
+            elif key is None:
+                continue
+            elif item == key:
+                return 1000
+            elif item.endswith(".*") and key.startswith(item[:-1]):
+                best = max(best, len(item))
+        return best
+
+    def speaks(self, language: str) -> bool:
+        return not self.languages or language in self.languages
+
+
 class HandoffSettings(_Model):
     # Cities without a group get the contact details of their integration centre instead of a handoff.
+    # One staff group per city (the older form): the city's only partner, which takes every case.
     groups: dict[str, StaffGroup] = {}
+    # Per city, its partner organisations (each with its own staff group); see config.yml.
+    partners: dict[str, tuple[Partner, ...]] = {}
     # A case nobody has claimed is reminded in its group after this many minutes (then again, as often).
     remind_after_minutes: float = Field(15.0, gt=0)
     urgent_remind_after_minutes: float = Field(5.0, gt=0)
@@ -131,6 +183,9 @@ class HandoffSettings(_Model):
     check_interval_seconds: float = Field(30.0, gt=0)
     # How many recent messages the case card shows.
     card_turns: int = Field(10, ge=1, le=20)
+    # A case referred to another partner and not claimed there is reminded to both partners after
+    # this many minutes (and again as long as it waits).
+    referral_remind_after_minutes: float = Field(60.0, gt=0)
 
 
 class Settings(_Model):
@@ -169,10 +224,73 @@ class Settings(_Model):
                 raise ValueError(f"handoff.groups has '{city}', which is not one of the cities")
             if group.language not in self.languages:
                 raise ValueError(f"handoff.groups.{city}.language must be one of the languages")
+        seen: dict[str, str] = {}
+        for city, partners in self.handoff.partners.items():
+            where = f"handoff.partners.{city}"
+            if city not in self.cities:
+                raise ValueError(f"handoff.partners has '{city}', which is not one of the cities")
+            if city in self.handoff.groups:
+                raise ValueError(
+                    f"{city} is under both handoff.groups and handoff.partners: list its group as a partner"
+                )
+            if not partners:
+                raise ValueError(f"{where} is empty: list at least one partner, or leave the city out")
+            defaults = [p.id for p in partners if p.default]
+            if len(partners) > 1 and len(defaults) != 1:
+                raise ValueError(
+                    f"{where}: mark exactly one partner 'default: true' (it gets every case no other "
+                    f"partner handles); now {len(defaults)} are"
+                )
+            for partner in partners:
+                if partner.id in seen or partner.id in self.handoff.groups:
+                    other = seen.get(partner.id, partner.id)
+                    raise ValueError(f"{where}: the partner id '{partner.id}' is already used in {other}")
+                seen[partner.id] = city
+                if partner.language not in self.languages:
+                    raise ValueError(f"{where}.{partner.id}.language must be one of the languages")
+                unknown = [code for code in partner.languages if code not in self.languages]
+                if unknown:
+                    raise ValueError(
+                        f"{where}.{partner.id}.languages: {', '.join(unknown)} is not one of the languages"
+                    )
         return self
 
-    def staff_group(self, city: str) -> StaffGroup | None:
-        return self.handoff.groups.get(city)
+    def partners_in(self, city: str) -> tuple[Partner, ...]:
+        """The city's partner organisations, its default partner first. A city configured with one
+        staff group (``handoff.groups``) has that group as its only partner, with the city as its id."""
+        group = self.handoff.groups.get(city)
+        if group is not None:
+            return (Partner(**group.model_dump(), id=city, default=True),)
+        partners = self.handoff.partners.get(city, ())
+        if len(partners) == 1 and not partners[0].default:
+            partners = (partners[0].model_copy(update={"default": True}),)
+        return tuple(sorted(partners, key=lambda p: not p.default))
+
+    def all_partners(self) -> list[tuple[str, Partner]]:
+        """Every partner of every city, as (city, partner), in the order of the cities."""
+        return [(city, partner) for city in self.cities for partner in self.partners_in(city)]
+
+    def find_partner(self, partner_id: str) -> tuple[str, Partner] | None:
+        """The partner with this id (in any city) and its city."""
+        return next(((c, p) for c, p in self.all_partners() if p.id == partner_id), None)
+
+    def route(self, city: str, key: str | None, language: str) -> Partner | None:
+        """The partner a new case goes to: of the city's partners that handle ``key`` and speak
+        ``language``, the one that handles it most closely (one that names the language before one that
+        takes any); when there is none, the city's default partner (None: the city has no staff)."""
+        partners = self.partners_in(city)
+        candidates = [p for p in partners if p.match(key) and p.speaks(language)]
+        if candidates:
+            return max(candidates, key=lambda p: (p.match(key), language in p.languages))
+        return partners[0] if partners else None
+
+    def staff_group(self, city: str, partner_id: str | None = None) -> Partner | None:
+        """The staff group of a case: its partner's (by id, in any city) or else the city's default
+        partner's; None when the city has no staff."""
+        if partner_id is not None and (found := self.find_partner(partner_id)) is not None:
+            return found[1]
+        partners = self.partners_in(city)
+        return partners[0] if partners else None
 
     def path(self, relative: Path) -> Path:
         """Resolve a configured path against the project root."""

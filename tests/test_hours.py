@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.hours import OfficeHours
-from bot.settings import ConfigError, Settings, StaffGroup, load_settings
+from bot.settings import ConfigError, Partner, Settings, StaffGroup, load_settings
 
 PRAGUE = OfficeHours.parse({"mon": "09:00-17:00", "fri": ["09:00-12:00", "13:00-15:00"]}, "Europe/Prague")
 
@@ -75,6 +75,8 @@ def test_config_rejects_staff_groups_for_unknown_cities_and_bad_hours(
         load_settings(config, environ={})
     config.write_text(base + "handoff:\n  groups:\n    prague: {chat_id: -1001, language: cs, allow: [5]}\n")
     loaded = load_settings(config, environ={})
-    assert loaded.staff_group("prague") == StaffGroup(chat_id=-1001, language="cs", allow=(5,))
+    # One group per city (the older form) is the city's only partner, named by the city.
+    group = StaffGroup(chat_id=-1001, language="cs", allow=(5,))
+    assert loaded.staff_group("prague") == Partner(**group.model_dump(), id="prague", default=True)
     assert loaded.staff_group("brno") is None
     assert settings.handoff.groups == {}  # the shipped config has no groups: they are per deployment

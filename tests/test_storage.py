@@ -34,7 +34,7 @@ from bot.storage._models import Base, Feedback, Person, Turn, Unanswered
 from .pg import PostgresServer, postgres  # noqa: F401  (the session's PostgreSQL server fixture)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-TABLES = {"alembic_version", "people", "turns", "feedback", "unanswered", "cases", "audit"}
+TABLES = {"alembic_version", "people", "turns", "feedback", "unanswered", "cases", "audit", "referrals"}
 
 
 class Clock:
@@ -557,7 +557,7 @@ async def test_forget_erases_cases_but_keeps_the_audit_log_without_person_data(s
         columns = await connection.run_sync(
             lambda sync: {c["name"] for c in inspect(sync).get_columns("audit")}
         )
-    assert columns == {"id", "case_id", "action", "actor_id", "detail", "created_at"}
+    assert columns == {"id", "case_id", "action", "actor_id", "detail", "created_at", "partner"}
 
 
 async def test_purge_removes_old_closed_cases_and_old_audit_entries(storage: Storage, clock: Clock) -> None:

@@ -4,6 +4,7 @@
 - turns: the last few messages of a conversation, for a handoff to a caseworker;
 - cases: conversations handed to a caseworker (city, language, owner, forum topic);
 - audit: who claimed, replied to, closed or transferred a case, and when (never message text);
+- referrals: a case handed from one partner organisation to another, and the person's consent;
 - feedback and unanswered questions: for editors, not linked to any person.
 """
 
@@ -11,7 +12,17 @@ from ._cases import CaseStore
 from ._database import StorageClosedError
 from ._migrate import DEFAULT_URL, database_url
 from ._models import CASE_ACTIONS, ROLES
-from ._records import UNSET, AuditRow, CaseData, FeedbackRow, PersonData, TurnData, UnansweredRow
+from ._records import (
+    UNSET,
+    AuditRow,
+    CaseData,
+    FeedbackRow,
+    PersonData,
+    ReferralData,
+    TurnData,
+    UnansweredRow,
+)
+from ._referrals import ReferralStore
 from ._store import Storage, normalise_question
 
 __all__ = [
@@ -24,6 +35,8 @@ __all__ = [
     "CaseStore",
     "FeedbackRow",
     "PersonData",
+    "ReferralData",
+    "ReferralStore",
     "Storage",
     "StorageClosedError",
     "TurnData",

@@ -55,11 +55,20 @@ class CaseStore:
     ) -> bool:
         """UPDATE the case where ``where`` still holds; if it did, write the audit entry ``action``.
         False when the case was not in that state (closed, claimed, or another process was first)."""
+        # The audit names the partner the case was with when it happened (before a transfer moves it).
+        partner = await session.scalar(select(Case.partner).where(Case.id == case_id))
         stmt = update(Case).where(Case.id == case_id, *where).values(**values)
         if await changed(session, stmt) != 1:
             return False
         session.add(
-            AuditEntry(case_id=case_id, action=action, actor_id=actor_id, detail=detail, created_at=now)
+            AuditEntry(
+                case_id=case_id,
+                action=action,
+                actor_id=actor_id,
+                detail=detail,
+                created_at=now,
+                partner=partner,
+            )
         )
         return True
 
@@ -73,8 +82,10 @@ class CaseStore:
         urgent: bool,
         group_chat_id: int,
         remind_at: datetime | None,
+        partner: str | None = None,
     ) -> tuple[CaseData, bool]:
-        """Open a case for a person who has consented; returns (case, True), or (the open case, False)."""
+        """Open a case for a person who has consented, with ``partner`` (the organisation it was routed
+        to); returns (case, True), or (the open case, False)."""
         now = self._db.clock()
         async with self._db.session() as session, session.begin():
             person_id = await session.scalar(select(Person.id).where(Person.chat_id == chat_id))
@@ -94,10 +105,13 @@ class CaseStore:
                 created_at=now,
                 remind_at=None if remind_at is None else aware(remind_at, "remind_at"),
                 reminders=0,
+                partner=partner,
             )
             session.add(row)
             await session.flush()
-            session.add(AuditEntry(case_id=row.id, action="open", detail=key, created_at=now))
+            session.add(
+                AuditEntry(case_id=row.id, action="open", detail=key, created_at=now, partner=partner)
+            )
             opened = await self._one(session, Case.id == row.id)
         assert opened is not None
         return opened, True
@@ -184,9 +198,11 @@ class CaseStore:
         card_message_id: int | None,
         remind_at: datetime | None,
         actor_id: int,
+        partner: str | None = None,
     ) -> CaseData | None:
-        """Move an open case to another city's group; it becomes unassigned there."""
+        """Move an open case to another city's group (its ``partner`` there); it becomes unassigned."""
         moved = {
+            "partner": partner,
             "city": city,
             "group_chat_id": group_chat_id,
             "thread_id": thread_id,
@@ -254,15 +270,18 @@ class CaseStore:
         """Record a staff action (never message text)."""
         if action not in CASE_ACTIONS:
             raise ValueError(f"unknown case action {action!r}")
-        entry = AuditEntry(
-            case_id=case_id,
-            action=action,
-            actor_id=actor_id,
-            detail=None if detail is None else detail[:128],
-            created_at=self._db.clock(),
-        )
         async with self._db.session() as session, session.begin():
-            session.add(entry)
+            partner = await session.scalar(select(Case.partner).where(Case.id == case_id))
+            session.add(
+                AuditEntry(
+                    case_id=case_id,
+                    action=action,
+                    actor_id=actor_id,
+                    detail=None if detail is None else detail[:128],
+                    created_at=self._db.clock(),
+                    partner=partner,
+                )
+            )
 
     async def audit_log(self, case_id: int) -> list[AuditRow]:
         """The case's audit entries, oldest first."""
@@ -273,6 +292,7 @@ class CaseStore:
                 AuditEntry.actor_id,
                 AuditEntry.detail,
                 AuditEntry.created_at,
+                AuditEntry.partner,
             )
             .where(AuditEntry.case_id == case_id)
             .order_by(AuditEntry.id)

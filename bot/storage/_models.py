@@ -38,6 +38,9 @@ CASE_ACTIONS = (
     "return",
     "erase",
     "rating",
+    "urgent",
+    "refer",
+    "consent",
 )
 MAX_QUESTION_CHARS = 500
 
@@ -179,6 +182,30 @@ class Case(Base):
     remind_at: Mapped[datetime | None] = mapped_column(index=True)
     reminders: Mapped[int] = mapped_column(SmallInteger)
     rating: Mapped[int | None] = mapped_column(SmallInteger)
+    # The partner organisation the case is with (its id in config.yml); empty for cases from before
+    # partners existed: the city's default partner.
+    partner: Mapped[str | None] = mapped_column(String(64))
+
+
+class Referral(Base):
+    """A case handed from one partner organisation to another (``/refer``): whether the person let
+    their conversation go with it, and when the other partner took it. Nothing personal."""
+
+    __tablename__ = "referrals"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    case_id: Mapped[int] = mapped_column(Id, ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    city: Mapped[str] = mapped_column(String(64))
+    from_partner: Mapped[str] = mapped_column(String(64))
+    to_partner: Mapped[str] = mapped_column(String(64))
+    # None until the person answers; True: their recent conversation went across too.
+    consent: Mapped[bool | None] = mapped_column(Boolean)
+    # The referring partner's topic, where the bot says when the referral is claimed.
+    from_chat_id: Mapped[int] = mapped_column(BigInteger)
+    from_thread_id: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    claimed_at: Mapped[datetime | None]
+    reminded_at: Mapped[datetime | None]
 
 
 class AuditEntry(Base):
@@ -192,3 +219,5 @@ class AuditEntry(Base):
     actor_id: Mapped[int | None] = mapped_column(BigInteger)
     detail: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(index=True)
+    # The partner organisation the case was with when this happened (the acting one).
+    partner: Mapped[str | None] = mapped_column(String(64))

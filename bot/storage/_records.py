@@ -16,6 +16,7 @@ __all__ = [
     "CaseData",
     "FeedbackRow",
     "PersonData",
+    "ReferralData",
     "TurnData",
     "UnansweredRow",
     "record",
@@ -85,6 +86,8 @@ class CaseData:
     remind_at: datetime | None
     reminders: int
     rating: int | None
+    # The partner organisation the case is with (None: the city's default partner).
+    partner: str | None
 
     @property
     def number(self) -> str:
@@ -103,6 +106,22 @@ class AuditRow:
     actor_id: int | None
     detail: str | None
     created_at: datetime
+    partner: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralData:
+    id: int
+    case_id: int
+    city: str
+    from_partner: str
+    to_partner: str
+    consent: bool | None
+    from_chat_id: int
+    from_thread_id: int | None
+    created_at: datetime
+    claimed_at: datetime | None
+    reminded_at: datetime | None
 
 
 R = TypeVar("R")

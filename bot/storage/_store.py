@@ -1,5 +1,5 @@
 """The bot's storage service: people, recent turns, anonymous feedback and unanswered questions;
-handoff cases through ``storage.cases``."""
+handoff cases through ``storage.cases``, referrals between partners through ``storage.referrals``."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from ._cases import CaseStore
 from ._database import Database, aware, changed, language_code
 from ._models import MAX_QUESTION_CHARS, ROLES, AuditEntry, Case, Feedback, Person, Turn, Unanswered
 from ._records import UNSET, FeedbackRow, PersonData, TurnData, UnansweredRow, _Unset, record
+from ._referrals import ReferralStore
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -52,6 +53,7 @@ class Storage(Database):
         super().__init__(url, root=root, clock=clock)
         self.max_turns = max_turns
         self.cases = CaseStore(self)
+        self.referrals = ReferralStore(self, self.cases)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = utcnow) -> Self:
