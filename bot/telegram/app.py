@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sys
 from typing import Any
 
 import httpx
@@ -185,6 +186,14 @@ def webhook_options(settings: Settings) -> dict[str, Any]:
 def run_bot(settings: Settings) -> int:
     """Run the bot (long polling, or a webhook server) until interrupted."""
     application = build_application(settings)
+    opened = application.post_init
+    assert opened is not None
+
+    async def announce(app: BotApplication) -> None:
+        await opened(app)
+        print(f"The bot is running ({settings.telegram.mode}).", file=sys.stderr, flush=True)
+
+    application.post_init = announce
     if settings.telegram.mode == "webhook":
         application.run_webhook(**webhook_options(settings))
     else:
