@@ -23,7 +23,7 @@ from telegram import (
     ReplyKeyboardMarkup,
     Update,
 )
-from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken
+from telegram.error import BadRequest, Conflict, Forbidden, InvalidToken, NetworkError, RetryAfter
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -33,10 +33,11 @@ from telegram.ext import (
     filters,
 )
 
-from tests.botapi import FakeBotAPI
+from tests.botapi import DROP, FakeBotAPI
 
 TOKEN = "123456789:TEST-token"
 ALICE = 1001
+BOB = 1002
 FORUM = -1001234567890
 
 
@@ -174,6 +175,50 @@ async def test_a_network_delay_holds_each_call_without_blocking_the_others(api: 
         await api.wait_for("sendMessage", lambda c, text=text: c.params["text"] == text, since=0)
     assert not first.done() and not second.done()  # both ran; both answers are still on their way
     assert [m.text for m in await asyncio.gather(first, second)] == ["one", "two"]
+
+
+async def test_injected_faults_answer_like_telegram_for_their_methods_chats_and_time(
+    api: FakeBotAPI, bot: Bot
+) -> None:
+    api.user(ALICE, "Alice")
+    api.user(BOB, "Bob")
+    mark = len(api.calls)
+    # A storm of 429s on every method but getUpdates, for a while: retry_after comes with it.
+    storm = api.faults.add(429, retry_after=3, seconds=30)
+    with pytest.raises(RetryAfter) as flood:
+        await bot.send_chat_action(ALICE, "typing")
+    assert "Retry in 3 seconds" in str(flood.value)
+    with pytest.raises(RetryAfter):
+        await bot.send_message(BOB, "hello")
+    assert await bot.get_updates(timeout=0) == ()
+    assert [(c.method, c.error) for c in api.calls[mark:]] == [
+        ("sendChatAction", "Too Many Requests: retry after 3"),
+        ("sendMessage", "Too Many Requests: retry after 3"),
+        ("getUpdates", None),
+    ]
+    assert api.calls[mark + 1].params["chat_id"] == BOB and api.messages_to(BOB) == []
+    storm.deadline = 0.0  # over
+    assert (await bot.send_message(BOB, "hello")).text == "hello"
+    # One person has blocked the bot: only their chat answers 403.
+    api.faults.add(403, chat=ALICE)
+    with pytest.raises(Forbidden, match="bot was blocked by the user"):
+        await bot.send_message(ALICE, "hello")
+    assert (await bot.send_message(BOB, "still here")).text == "still here"
+    api.faults.clear()
+    # Server errors and a dropped connection, for a number of calls of one method.
+    api.faults.add(500, methods={"sendMessage"}, times=2)
+    for _ in range(2):
+        with pytest.raises(NetworkError, match="Internal Server Error"):
+            await bot.send_message(ALICE, "a")
+    assert (await bot.send_message(ALICE, "b")).text == "b"
+    api.faults.add(DROP, times=1)
+    with pytest.raises(NetworkError) as dropped:
+        await bot.get_me()
+    assert not isinstance(dropped.value, BadRequest)
+    assert (await bot.get_me()).username == "fake_test_bot"
+    assert [c.error for c in api.calls_of("getMe")][-2:] == ["connection dropped", None]
+    with pytest.raises(ValueError, match="no fault with status 418"):
+        api.faults.add(418)
 
 
 # -- a real Application ---------------------------------------------------------------------------

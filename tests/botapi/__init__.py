@@ -11,17 +11,21 @@ Usage::
 """
 
 from .actors import Group, User
+from .faults import DROP, Fault, Faults
 from .markup import HtmlError, parse_html
 from .methods import ApiError, Params
 from .server import Call, FakeBotAPI
 from .world import Account, Chat, StoredFile, Topic
 
 __all__ = [
+    "DROP",
     "Account",
     "ApiError",
     "Call",
     "Chat",
     "FakeBotAPI",
+    "Fault",
+    "Faults",
     "Group",
     "HtmlError",
     "Params",

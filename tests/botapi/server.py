@@ -22,6 +22,7 @@ import tornado.netutil
 import tornado.web
 
 from .actors import Group, User
+from .faults import DROP, Faults
 from .methods import ApiError, BotAPIMethods, Params, bad, bot_api
 from .world import JSON, SERVICE_FIELDS, Account, Chat
 
@@ -111,6 +112,9 @@ class _MethodHandler(_JsonHandler):
             if self.gone:
                 return None
             raise
+        if status == DROP:  # an injected fault: the connection closes without an answer
+            self.request.connection.close()  # type: ignore[union-attr]
+            return None
         return self.reply(status, body)
 
     post = get
@@ -159,6 +163,7 @@ class FakeBotAPI(BotAPIMethods):
         # way in, half on the way back, without blocking other calls (they overlap as with Telegram).
         self.delay = delay
         self.calls: list[Call] = []
+        self.faults = Faults()  # injected failures: 429, 403, 5xx, dropped connections (faults.py)
         self.updates: list[JSON] = []  # every update created, delivered or not yet
         self.pending: list[JSON] = []  # not yet confirmed (getUpdates) or delivered (webhook)
         self.polls_waiting = 0  # getUpdates requests waiting for updates now (long polling)
@@ -241,13 +246,18 @@ class FakeBotAPI(BotAPIMethods):
         name = self._methods.get(method.lower())
         result: Any = None
         error = None
+        fault = self.faults.take(name or method, params.get("chat_id"))
         try:
-            if name is None:
-                raise ApiError(404, "Not Found")
-            result = getattr(self, name)(params)
-            if inspect.isawaitable(result):
-                result = await result
-            status, payload = 200, {"ok": True, "result": result}
+            if fault is not None:  # an injected fault answers instead of the method (status DROP: none)
+                status, payload = fault.answer()
+                error = fault.description
+            else:
+                if name is None:
+                    raise ApiError(404, "Not Found")
+                result = getattr(self, name)(params)
+                if inspect.isawaitable(result):
+                    result = await result
+                status, payload = 200, {"ok": True, "result": result}
         except ApiError as exc:
             result, error = None, exc.description
             status, payload = exc.code, {"ok": False, "error_code": exc.code, "description": exc.description}
