@@ -15,7 +15,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from nlu import EmbeddedServer, NLUClient, NLUError, RasaProject
+import httpx
+
+from nlu import EmbeddedServer, NLUClient, NLUError, RasaProject, Supervisor
 
 from .engine import Engine
 from .i18n import Catalogues
@@ -23,7 +25,7 @@ from .knowledge import KnowledgeBase, load_knowledge_base
 from .language import LanguageDetector
 from .settings import Settings
 
-__all__ = ["Services", "load_content", "rasa_project", "var_dir"]
+__all__ = ["Services", "load_content", "rasa_project", "reusable_server", "var_dir"]
 
 logger = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -87,6 +89,48 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _serves_model(pid: int, model: Path) -> bool:
+    """Whether process ``pid`` is alive and (where /proc tells) a Rasa server of this model file."""
+    if not _pid_alive(pid):
+        return False
+    if not Path("/proc/self").is_dir():
+        return True  # no /proc here: the other checks must do
+    try:
+        command = [
+            Path(os.fsdecode(part)).name for part in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        ]
+    except OSError:
+        return False
+    return "serve.py" in command and model.name in command
+
+
+async def reusable_server(state: Path, model: Path, secret: str, timeout: float) -> NLUClient | None:  # noqa: ASYNC109
+    """A client for the local server that ``state`` announces, if it is safe to share.
+
+    Reused only when all hold: the state file names this model; its process is alive and a Rasa
+    server of this model file; it listens on loopback; it accepts our secret and says (``/status``)
+    that this model is loaded. Anything else is not ours, or stale: the caller starts its own server.
+    """
+    try:
+        info = json.loads(await asyncio.to_thread(state.read_text))
+        url, pid, name = str(info["url"]), int(info["pid"]), str(info["model"])
+        host = httpx.URL(url).host
+    except (OSError, ValueError, KeyError, TypeError, httpx.InvalidURL):
+        return None
+    loopback = host in {"127.0.0.1", "localhost", "::1"}
+    if name != model.name or not loopback or not _serves_model(pid, model):
+        return None
+    client = NLUClient(url, secret, timeout=timeout)
+    try:
+        status = await client.status()
+    except NLUError:
+        status = {}
+    if Path(str(status.get("model_file") or "")).name != model.name:
+        await client.aclose()
+        return None
+    return client
+
+
 class Services:
     """Settings, knowledge base, language detector, catalogues, NLU client and engine.
 
@@ -112,6 +156,8 @@ class Services:
             switch_ratio=lang.switch_ratio,
         )
         self.server: EmbeddedServer | None = None
+        self.supervisor: Supervisor | None = None
+        self._serving = False
         self._stack = AsyncExitStack()
         self._nlu: NLUClient | None = None
         self._engine: Engine | None = None
@@ -162,40 +208,41 @@ class Services:
             startup_timeout=nlu.startup_timeout,
             log_file=var_dir(self.settings) / "nlu-server.log",
         )
-        await self.server.start()
-        self._stack.push_async_callback(self.server.stop)
-        return await self._stack.enter_async_context(NLUClient(self.server.url, secret, timeout=nlu.timeout))
+        client = NLUClient(self.server.url, secret, timeout=nlu.timeout)
+        self._stack.push_async_callback(client.aclose)
+        # Restarted when it dies or stops answering (people get degraded replies meanwhile); killed
+        # with this process, even by kill -9, by its parent-death signal.
+        self.supervisor = Supervisor(self.server, on_started=self._announce, on_moved=client.replace_server)
+        await self.supervisor.start()
+        self._stack.push_async_callback(self.supervisor.stop)
+        return client
 
     async def _running_local_server(self, model: Path, secret: str) -> NLUClient | None:
         """A client for a server started by `python -m bot nlu serve` with the current model."""
-        state = _state_file(self.settings)
-        try:
-            info = json.loads(state.read_text())
-            url, pid, name = str(info["url"]), int(info["pid"]), str(info["model"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        if name != model.name or not _pid_alive(pid):
-            return None
-        client = NLUClient(url, secret, timeout=self.settings.nlu.timeout)
-        try:
-            await client.status()
-        except NLUError:
-            await client.aclose()
-            return None
-        return await self._stack.enter_async_context(client)
+        client = await reusable_server(_state_file(self.settings), model, secret, self.settings.nlu.timeout)
+        return None if client is None else await self._stack.enter_async_context(client)
+
+    def _write_state(self) -> None:
+        assert self.server is not None
+        state = {"url": self.server.url, "pid": self.server.pid, "model": self.server.model.name}
+        _state_file(self.settings).write_text(json.dumps(state))
+
+    def _announce(self) -> None:
+        """After a restart: tell other local commands where the served model is now."""
+        if self._serving:
+            self._write_state()
 
     async def serve_forever(self) -> None:
         """Run the embedded server until interrupted, announcing it to other local commands."""
         if self.server is None:
             raise RuntimeError("no embedded server: NLU_URL points to an external one")
-        state = _state_file(self.settings)
-        state.write_text(
-            json.dumps({"url": self.server.url, "pid": self.server.pid, "model": self.server.model.name})
-        )
+        self._serving = True
+        self._write_state()
         try:
             await asyncio.Event().wait()
         finally:
-            state.unlink(missing_ok=True)
+            self._serving = False
+            _state_file(self.settings).unlink(missing_ok=True)
 
     async def aclose(self) -> None:
         with contextlib.suppress(Exception):

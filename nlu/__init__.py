@@ -4,6 +4,7 @@ from ._client import Classification, IntentScore, NLUClient, PartScore, make_tok
 from ._exceptions import NLUError, NLUResponseError, NLUTimeout, NLUUnavailable
 from ._normalise import letter_count, normalise
 from ._server import EmbeddedServer, free_port
+from ._supervisor import Supervisor
 from ._training import RasaProject, TrainingError
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "NLUUnavailable",
     "PartScore",
     "RasaProject",
+    "Supervisor",
     "TrainingError",
     "free_port",
     "letter_count",

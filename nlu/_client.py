@@ -145,6 +145,12 @@ class NLUClient:
     def servers(self) -> tuple[str, ...]:
         return tuple(self._servers)
 
+    def replace_server(self, old: str, new: str) -> None:
+        """Send what went to ``old`` to ``new`` from now on (a restarted server on another port)."""
+        old, new = old.rstrip("/"), new.rstrip("/")
+        self._servers = [new if server == old else server for server in self._servers]
+        self._resting.pop(old, None)
+
     async def __aenter__(self) -> Self:
         return self
 

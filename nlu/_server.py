@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
+import signal
 import socket
+import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -15,7 +19,9 @@ from ._client import NLUClient
 from ._exceptions import NLUError, NLUUnavailable
 from ._training import RasaProject
 
-__all__ = ["EmbeddedServer", "free_port"]
+__all__ = ["EmbeddedServer", "free_port", "port_free"]
+
+_PR_SET_PDEATHSIG = 1
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -24,8 +30,40 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def port_free(host: str, port: int) -> bool:
+    """Whether nothing listens on ``host:port`` (so a server can bind it)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """For ``preexec_fn``: ask Linux to SIGKILL the child when the thread that started it ends (even
+    by kill -9). The Rasa server is one process (Sanic with one worker starts no others), so the signal
+    covers the whole tree. None where ``prctl`` does not exist."""
+    if sys.platform != "linux":
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: the child only calls it
+    parent = os.getpid()
+
+    def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return die_with_parent
+
+
 class EmbeddedServer:
     """A Rasa server started for this process and stopped with it.
+
+    On Linux the server gets a parent-death signal: it is killed when the bot ends in any way,
+    kill -9 included, so no orphan keeps its ~700 MB. (The signal follows the *thread* that started
+    it: start it from the event loop's thread, not from a short-lived worker thread.)
 
     ::
 
@@ -61,6 +99,26 @@ class EmbeddedServer:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    @property
+    def running(self) -> bool:
+        """Whether the server process has been started and not ended (answering or not)."""
+        return self._process is not None and self._process.returncode is None
+
+    async def wait(self) -> int:
+        """Wait until the server process ends; its exit status (negative: killed by that signal)."""
+        if self._process is None:
+            raise RuntimeError("the server was not started")
+        return await self._process.wait()
+
+    async def healthy(self, timeout: float = 5.0) -> bool:  # noqa: ASYNC109 - one bounded request
+        """Whether the server answers ``/status`` with its model loaded within ``timeout`` seconds."""
+        async with NLUClient(self.url, self._secret, timeout=timeout) as client:
+            try:
+                status = await client.status()
+            except NLUError:
+                return False
+        return bool(status.get("model_file"))
+
     async def __aenter__(self) -> Self:
         await self.start()
         return self
@@ -92,6 +150,7 @@ class EmbeddedServer:
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
+                preexec_fn=_parent_death_signal(),
             )
         finally:
             if self._log_file and not isinstance(log, int):
@@ -117,16 +176,16 @@ class EmbeddedServer:
                     raise NLUUnavailable(f"the NLU server was not ready after {self._startup_timeout:.0f} s")
                 await asyncio.sleep(0.5)
 
-    async def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL after 15 s)."""
+    async def stop(self, grace: float = 15.0) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after ``grace`` seconds)."""
         process, self._process = self._process, None
         if process is None or process.returncode is not None:
             return
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 15)
+            os.killpg(process.pid, signal.SIGTERM)
         try:
-            await asyncio.wait_for(process.wait(), 15)
+            await asyncio.wait_for(process.wait(), grace)
         except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, 9)
+                os.killpg(process.pid, signal.SIGKILL)
             await process.wait()
