@@ -210,12 +210,13 @@ def _parser() -> argparse.ArgumentParser:
     nlu.add_argument("action", choices=["train", "validate", "serve"])
     nlu.set_defaults(func=_nlu)
 
-    from .tools import benchmark, content, evaluation, locales
+    from .tools import benchmark, content, evaluation, loadtest, locales
 
     content.add_parser(sub)
     evaluation.add_parser(sub)
     locales.add_parser(sub)
     benchmark.add_parser(sub)
+    loadtest.add_parser(sub)
     return parser
 
 
