@@ -5,7 +5,8 @@
 - cases: conversations handed to a caseworker (city, language, owner, forum topic);
 - audit: who claimed, replied to, closed or transferred a case, and when (never message text);
 - referrals: a case handed from one partner organisation to another, and the person's consent;
-- feedback and unanswered questions: for editors, not linked to any person.
+- feedback and unanswered questions: for editors, not linked to any person;
+- usage: each question's outcome and each vote, under a pseudonym, for the city insights report.
 """
 
 from ._cases import CaseStore
@@ -24,23 +25,29 @@ from ._records import (
 )
 from ._referrals import ReferralStore
 from ._store import Storage, normalise_question
+from ._usage import QUESTION_EVENTS, HandoffRow, ReferralRow, UsageRow, UsageStore
 
 __all__ = [
     "CASE_ACTIONS",
     "DEFAULT_URL",
+    "QUESTION_EVENTS",
     "ROLES",
     "UNSET",
     "AuditRow",
     "CaseData",
     "CaseStore",
     "FeedbackRow",
+    "HandoffRow",
     "PersonData",
     "ReferralData",
+    "ReferralRow",
     "ReferralStore",
     "Storage",
     "StorageClosedError",
     "TurnData",
     "UnansweredRow",
+    "UsageRow",
+    "UsageStore",
     "database_url",
     "normalise_question",
 ]

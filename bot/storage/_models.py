@@ -221,3 +221,29 @@ class AuditEntry(Base):
     created_at: Mapped[datetime] = mapped_column(index=True)
     # The partner organisation the case was with when this happened (the acting one).
     partner: Mapped[str | None] = mapped_column(String(64))
+
+
+class UsagePerson(Base):
+    """The pseudonym that stands for a person in ``usage`` (a random number). Goes with the person:
+    afterwards their usage rows can no longer be tied to anyone."""
+
+    __tablename__ = "usage_people"
+
+    person_id: Mapped[int] = mapped_column(Id, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+    pseudonym: Mapped[int] = mapped_column(BigInteger, unique=True)
+
+
+class Usage(Base):
+    """One question (its outcome) or one 👍/👎, for the city insights report: no text, no chat id;
+    a pseudonym so that a figure can say how many different people it rests on."""
+
+    __tablename__ = "usage"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    city: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(2))
+    key: Mapped[str | None] = mapped_column(String(128))
+    # An outcome of a question (answer, clarify, out_of_scope, no_content…) or helpful / unhelpful.
+    event: Mapped[str] = mapped_column(String(16))
+    pseudonym: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(index=True)

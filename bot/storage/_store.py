@@ -19,6 +19,7 @@ from ._database import Database, aware, changed, language_code
 from ._models import MAX_QUESTION_CHARS, ROLES, AuditEntry, Case, Feedback, Person, Turn, Unanswered
 from ._records import UNSET, FeedbackRow, PersonData, TurnData, UnansweredRow, _Unset, record
 from ._referrals import ReferralStore
+from ._usage import UsageStore
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -54,6 +55,7 @@ class Storage(Database):
         self.max_turns = max_turns
         self.cases = CaseStore(self)
         self.referrals = ReferralStore(self, self.cases)
+        self.usage = UsageStore(self)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, clock: Clock = utcnow) -> Self:

@@ -158,6 +158,8 @@ async def feedback_button(update: Update, context: BotContext) -> None:
     person = await context.storage.get_person(chat_id)
     if person and person.city:
         await context.storage.add_feedback(person.city, lang, vote.key, vote.helpful)
+        vote_event = "helpful" if vote.helpful else "unhelpful"
+        await context.storage.usage.record(chat_id, person.city, lang, vote.key, vote_event)
     _ = context.translations(lang).gettext
     if vote.helpful:
         context.state.reset()

@@ -327,6 +327,8 @@ async def question(update: Update, context: BotContext) -> None:
         await storage.save_person(chat.id, language=reply.language)
     await storage.add_turn(chat.id, "user", message.text, reply.key)
     await storage.add_turn(chat.id, "bot", reply.text[:500], reply.key)
+    # For the city insights report: the outcome, under a pseudonym, without the text.
+    await storage.usage.record(chat.id, person.city, reply.language, reply.key, str(reply.outcome))
     if reply.outcome in _UNANSWERED:
         await storage.add_unanswered(
             person.city, reply.language, normalise(message.text)[:500], reply.key, reply.confidence
