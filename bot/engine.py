@@ -165,6 +165,7 @@ class Engine:
                     "Please try again in a few minutes, or ask to talk to a person."
                 ),
                 detection=detection,
+                degraded=True,
             )
         return Reply(
             Outcome.CLARIFY,
@@ -178,6 +179,7 @@ class Engine:
             confidence=0.0,
             alternatives=alternatives,
             detection=detection,
+            degraded=True,
         )
 
     def reply_for(

@@ -58,6 +58,8 @@ class Reply:
     followup: Reply | None = None
     # Why the reply is urgent: "signal" (a danger signal), "detector" or "key" (the model).
     urgent_reason: str | None = None
+    # The model could not be asked: the alternatives come from the words alone (bot/lexical.py).
+    degraded: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The ``ask --jsonl`` record."""

@@ -75,6 +75,7 @@ class Supervisor:
         self.on_started = on_started
         self.on_moved = on_moved
         self.restarts = 0  # how many times the server was started again
+        self.last_outage: float | None = None  # seconds from noticing the fault to answering again
         self._task: asyncio.Task[None] | None = None
         self._attempts = 0  # restarts since the server last stayed up for `stable` seconds
         self._up_since = 0.0
@@ -130,6 +131,7 @@ class Supervisor:
 
     async def _restart(self, reason: str) -> None:
         """Stop what is left of the server and start it again until it is ready, with backoff."""
+        noticed = time.monotonic()
         await self.server.stop(grace=2.0)
         while True:
             delay = min(self.max_backoff, self.backoff * 2**self._attempts) if self._attempts else 0.0
@@ -151,7 +153,12 @@ class Supervisor:
                 continue
             self.restarts += 1
             self._up_since = time.monotonic()
-            logger.warning("NLU server answering again (ready after %.0f s)", self._up_since - started)
+            self.last_outage = self._up_since - noticed
+            logger.warning(
+                "NLU server answering again (loaded in %.0f s, %.0f s after the fault was noticed)",
+                self._up_since - started,
+                self.last_outage,
+            )
             if self.on_started is not None:
                 self.on_started()
             return

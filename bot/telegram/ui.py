@@ -111,16 +111,21 @@ def city_keyboard(engine: Engine, cities: Iterable[str], language: str) -> Inlin
 
 
 def answer_keyboard(engine: Engine, reply: Reply) -> InlineKeyboardMarkup | None:
-    """👍 / 👎 / talk to a person under answers; the alternatives under 'did you mean…'."""
+    """👍 / 👎 / talk to a person under answers; the alternatives under 'did you mean…'; the topic
+    menu and a person when the model could not be asked."""
     _ = engine.catalogues[reply.language].gettext
     person = callbacks.Human().button("🙋 " + _("Talk to a person"))
+    # Without the model (degraded mode) the topic menu is offered too: the words alone may miss.
+    menu = [[callbacks.Menu().button("📋 " + _("Browse topics"))]] if reply.degraded else []
     if reply.outcome is Outcome.CLARIFY:
         buttons = [
             [callbacks.ShowKey(a.key).button(engine.kb.title(a.key, reply.language))]
             for a in reply.alternatives
             if a.key in engine.kb.taxonomy.content_keys
         ]
-        return InlineKeyboardMarkup([*buttons, [person]])
+        return InlineKeyboardMarkup([*buttons, *menu, [person]])
+    if reply.outcome is Outcome.UNAVAILABLE:
+        return InlineKeyboardMarkup([*menu, [person]])
     if reply.outcome is Outcome.ANSWER and reply.key:
         return InlineKeyboardMarkup(
             [
