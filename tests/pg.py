@@ -97,20 +97,27 @@ class PostgresServer:
         )  # fmt: skip
         for _attempt in range(3):  # another process may take the free port before the server does
             self.port = _free_port()
-            options = (
-                f"-h 127.0.0.1 -p {self.port} -k {self.directory} "
-                "-F -c full_page_writes=off -c synchronous_commit=off"
-            )
-            result = self._run(
-                self.bindir / "pg_ctl", "start", "--pgdata", self.datadir, "--wait", "--timeout", "60",
-                "--log", self.directory / "server.log", "-o", options,
-            )  # fmt: skip
+            result = self._pg_ctl_start()
             if result.returncode == 0:
                 return
         self._check(result, "pg_ctl start")
 
+    def _pg_ctl_start(self) -> subprocess.CompletedProcess[str]:
+        options = (
+            f"-h 127.0.0.1 -p {self.port} -k {self.directory} "
+            "-F -c full_page_writes=off -c synchronous_commit=off"
+        )
+        return self._run(
+            self.bindir / "pg_ctl", "start", "--pgdata", self.datadir, "--wait", "--timeout", "60",
+            "--log", self.directory / "server.log", "-o", options,
+        )  # fmt: skip
+
     def stop(self) -> None:
         self._run(self.bindir / "pg_ctl", "stop", "--pgdata", self.datadir, "--mode", "fast", "--wait")
+
+    def start_again(self) -> None:
+        """Start the stopped server on the same port and data (after ``stop()``, for fault tests)."""
+        self._check(self._pg_ctl_start(), "pg_ctl start")
 
     def create_database(self, prefix: str = "integra") -> str:
         """Create an empty database; returns its asyncpg URL."""
