@@ -196,7 +196,26 @@ async def test_a_person_row_holds_no_names_usernames_or_phone_numbers(storage: S
         columns = await connection.run_sync(
             lambda sync: {c["name"] for c in inspect(sync).get_columns("people")}
         )
-    assert columns == {"id", "chat_id", "language", "city", "consent_at", "created_at", "last_seen_at"}
+    assert columns == {
+        "id",
+        "chat_id",
+        "language",
+        "city",
+        "consent_at",
+        "created_at",
+        "last_seen_at",
+        "blocked_at",
+    }
+
+
+async def test_a_person_who_blocked_the_bot_is_marked_until_they_unblock_it(storage: Storage) -> None:
+    await storage.save_person(7, language="uk")
+    assert not await storage.set_blocked(8, True)  # nothing is stored about someone unknown
+    assert await storage.set_blocked(7, True) and not await storage.set_blocked(7, True)
+    assert await storage.is_blocked(7) and not await storage.is_blocked(8)
+    assert await storage.blocked_chats() == {7}
+    assert await storage.set_blocked(7, False)
+    assert not await storage.is_blocked(7) and await storage.blocked_chats() == set()
 
 
 async def test_language_must_be_a_two_letter_code(storage: Storage) -> None:

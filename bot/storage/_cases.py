@@ -177,8 +177,9 @@ class CaseStore:
             return True
 
     async def close(self, case_id: int, actor_id: int | None, action: str = "close") -> CaseData | None:
-        """Close an open case (action ``close``, ``return`` or ``erase``); None if it was not open."""
-        if action not in ("close", "return", "erase"):
+        """Close an open case (action ``close``, ``return``, ``erase``, or ``blocked``: the person blocked
+        the bot); None if it was not open."""
+        if action not in ("close", "return", "erase", "blocked"):
             raise ValueError(f"cannot close a case with action {action!r}")
         now = self._db.clock()
         closing = {"status": "closed", "closed_at": now, "remind_at": None}

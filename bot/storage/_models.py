@@ -41,6 +41,7 @@ CASE_ACTIONS = (
     "urgent",
     "refer",
     "consent",
+    "blocked",
 )
 MAX_QUESTION_CHARS = 500
 
@@ -98,6 +99,8 @@ class Person(Base):
     consent_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime] = mapped_column(index=True)
+    # When the person blocked the bot (Telegram answered 403); empty again once they unblock it.
+    blocked_at: Mapped[datetime | None]
 
 
 class Turn(Base):

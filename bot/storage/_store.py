@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from sqlalchemy import ColumnElement, case, delete, func, select
+from sqlalchemy import ColumnElement, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 
@@ -107,6 +107,30 @@ class Storage(Database):
         async with self.session() as session, session.begin():
             deleted = await changed(session, delete(Person).where(Person.chat_id == chat_id))
         return deleted > 0
+
+    async def set_blocked(self, chat_id: int, blocked: bool) -> bool:
+        """Record that the person blocked the bot (or unblocked it); False if nothing changed or nobody
+        is stored under ``chat_id`` (nothing is stored before consent)."""
+        changes = Person.blocked_at.is_(None) if blocked else Person.blocked_at.is_not(None)
+        stmt = (
+            update(Person)
+            .where(Person.chat_id == chat_id, changes)
+            .values(blocked_at=self.clock() if blocked else None)
+        )
+        async with self.session() as session, session.begin():
+            return await changed(session, stmt) > 0
+
+    async def is_blocked(self, chat_id: int) -> bool:
+        """Whether the person has blocked the bot."""
+        stmt = select(Person.blocked_at.is_not(None)).where(Person.chat_id == chat_id)
+        async with self.session() as session, session.begin():
+            return bool(await session.scalar(stmt))
+
+    async def blocked_chats(self) -> set[int]:
+        """The chats of everyone who has blocked the bot."""
+        stmt = select(Person.chat_id).where(Person.blocked_at.is_not(None))
+        async with self.session() as session, session.begin():
+            return set((await session.scalars(stmt)).all())
 
     # Conversation
 
