@@ -3,7 +3,7 @@
 # are quick when that is already done.
 PY := .venv/bin/python
 
-.PHONY: postgres setup rasa model run chat test lint eval bench locales coverage check clean
+.PHONY: postgres chromium setup rasa model run chat test lint eval bench locales coverage check clean
 
 setup:
 	@bash scripts/setup-venv.sh
@@ -13,6 +13,9 @@ rasa:
 
 postgres:
 	@bash scripts/setup-postgres.sh
+
+chromium:
+	@bash scripts/setup-chromium.sh
 
 model: setup rasa
 	@$(PY) -m bot nlu train >/dev/null
@@ -29,7 +32,7 @@ lint: setup
 	$(PY) -m mypy
 	$(PY) -m bot locales check
 
-test: setup rasa postgres lint
+test: setup rasa postgres chromium lint
 	$(PY) -m pytest
 
 eval: model

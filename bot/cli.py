@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot ask|chat|run|nlu|content|eval``."""
+"""Command line: ``python -m bot ask|chat|run|nlu|content|eval|insights``."""
 
 from __future__ import annotations
 
@@ -211,12 +211,14 @@ def _parser() -> argparse.ArgumentParser:
     nlu.set_defaults(func=_nlu)
 
     from .tools import benchmark, content, evaluation, loadtest, locales
+    from .tools.insights import add_parser as add_insights_parser
 
     content.add_parser(sub)
     evaluation.add_parser(sub)
     locales.add_parser(sub)
     benchmark.add_parser(sub)
     loadtest.add_parser(sub)
+    add_insights_parser(sub)
     return parser
 
 

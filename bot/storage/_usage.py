@@ -40,7 +40,7 @@ class UsageRow:
 
 @dataclass(frozen=True, slots=True)
 class HandoffRow:
-    """A case opened in the period: with which partner, for whom (an internal number, only counted),
+    """A case opened in the period: the partner it was routed to, for whom (an internal number, only counted),
     when the first staff reply reached the person, and the person's rating."""
 
     partner: str | None
@@ -121,9 +121,18 @@ class UsageStore:
             .group_by(AuditEntry.case_id)
             .subquery()
         )
+        # The partner the case was routed to when it opened (a referral moves it on later).
+        opened = (
+            select(AuditEntry.case_id, func.min(AuditEntry.partner).label("partner"))
+            .where(AuditEntry.action == "open")
+            .group_by(AuditEntry.case_id)
+            .subquery()
+        )
+        partner = func.coalesce(opened.c.partner, Case.partner).label("partner")
         stmt = (
-            select(Case.partner, Case.person_id, Case.created_at, first_reply.c.at, Case.rating)
+            select(partner, Case.person_id, Case.created_at, first_reply.c.at, Case.rating)
             .outerjoin(first_reply, first_reply.c.case_id == Case.id)
+            .outerjoin(opened, opened.c.case_id == Case.id)
             .where(
                 Case.city == city,
                 Case.created_at >= aware(start, "start"),
@@ -134,9 +143,7 @@ class UsageStore:
         async with self._db.session() as session, session.begin():
             rows = (await session.execute(stmt)).all()
         # The audit's times come back naive from SQLite through the aggregate: they are UTC.
-        return [
-            HandoffRow(r.partner, r.person_id, r.created_at, _utc(r.at), r.rating) for r in rows
-        ]
+        return [HandoffRow(r.partner, r.person_id, r.created_at, _utc(r.at), r.rating) for r in rows]
 
     async def referrals(self, city: str, start: datetime, end: datetime) -> list[ReferralRow]:
         """Referrals of the city's cases made from ``start`` to ``end``."""

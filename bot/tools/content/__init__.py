@@ -8,7 +8,7 @@ from the old review fields (``status``, ``last_reviewed``) to ``updated``.
 
 from .checks import ACTOR_STEMS, check, names_an_actor
 from .command import add_parser, preview, unanswered_markdown
-from .coverage import coverage_markdown, coverage_matrix, coverage_png
+from .coverage import coverage_markdown, coverage_matrix, coverage_png, gaps_markdown
 from .review import Migration, migrate_review, record_check
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "coverage_markdown",
     "coverage_matrix",
     "coverage_png",
+    "gaps_markdown",
     "migrate_review",
     "names_an_actor",
     "preview",

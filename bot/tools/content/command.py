@@ -10,13 +10,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ...knowledge import KnowledgeBase
 from ...render import render_plain
 from ...runtime import load_content, var_dir
 from ...settings import Settings, load_settings
-from ...storage import Storage
+from ...storage import Storage, database_url
 from .checks import check, editor_engine
-from .coverage import coverage_markdown, coverage_png
+from .coverage import coverage_markdown, coverage_png, gaps_markdown
 from .review import migrate_review, record_check
 
 __all__ = ["add_parser", "preview", "unanswered_markdown"]
@@ -61,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
             print("The content is ready to use.", file=sys.stderr)
         return 1 if errors else 0
     if args.action == "coverage":
-        text = coverage_markdown(settings, kb)
+        text = coverage_markdown(settings, kb) + _gaps(settings, kb, args.days)
         out_md = Path(args.output or var_dir(settings) / "coverage.md")
         out_md.parent.mkdir(parents=True, exist_ok=True)
         out_md.write_text(text, encoding="utf-8")
@@ -79,6 +81,24 @@ def _run(args: argparse.Namespace) -> int:
     if args.action == "unanswered":
         return asyncio.run(_unanswered(settings, args.days, args.limit))
     raise AssertionError(args.action)
+
+
+def _gaps(settings: Settings, kb: KnowledgeBase, days: int) -> str:
+    """The coverage report's section from the database, when there is one (a SQLite file is not
+    created for it; a database that cannot be reached is said so)."""
+    url = database_url(settings.database_url, settings.root)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        return "\n_No database yet: the gaps people met appear here once the bot has run._\n"
+    return asyncio.run(_read_gaps(settings, kb, days))
+
+
+async def _read_gaps(settings: Settings, kb: KnowledgeBase, days: int) -> str:
+    try:
+        async with Storage.from_settings(settings) as storage:
+            end = storage.clock().date()
+            return await gaps_markdown(storage, settings, kb, end - dt.timedelta(days=days - 1), end)
+    except (OSError, SQLAlchemyError) as exc:
+        return f"\n_The database could not be read ({type(exc).__name__}): no gaps section._\n"
 
 
 async def unanswered_markdown(storage: Storage, since: dt.datetime | None, limit: int) -> str:
@@ -114,6 +134,9 @@ def add_parser(sub: Any) -> None:
     check_cmd.add_argument("--errors-only", action="store_true", help="hide warnings")
     cov = actions.add_parser("coverage", help="city × key × language matrix (Markdown and PNG)")
     cov.add_argument("--output", help="Markdown file to write (the PNG goes next to it)")
+    cov.add_argument(
+        "--days", type=int, default=90, help="gaps people met: the last this many days (default 90)"
+    )
     prev = actions.add_parser("preview", help="show an answer exactly as a person would see it")
     prev.add_argument("--city", required=True)
     prev.add_argument("--lang", required=True)

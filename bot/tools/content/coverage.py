@@ -1,5 +1,5 @@
 """``content coverage``: city × key × language, missing / unchecked / stale / checked, as Markdown
-and a PNG heat map."""
+and a PNG heat map; and, from the database, the gaps people met (unanswered rates per topic)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,19 @@ from pathlib import Path
 
 from ...knowledge import Entry, KnowledgeBase
 from ...settings import Settings
+from ...storage import Storage
 from .checks import age_in_words
 
-__all__ = ["CHECKED", "MISSING", "STALE", "UNCHECKED", "coverage_markdown", "coverage_matrix", "coverage_png"]
+__all__ = [
+    "CHECKED",
+    "MISSING",
+    "STALE",
+    "UNCHECKED",
+    "coverage_markdown",
+    "coverage_matrix",
+    "coverage_png",
+    "gaps_markdown",
+]
 
 # --- coverage --------------------------------------------------------------------------------------
 
@@ -109,3 +119,38 @@ def coverage_png(settings: Settings, kb: KnowledgeBase, path: Path, today: dt.da
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+# --- gaps people met (from the database) -----------------------------------------------------------
+
+
+async def gaps_markdown(
+    storage: Storage, settings: Settings, kb: KnowledgeBase, start: dt.date, end: dt.date, k: int = 5
+) -> str:
+    """What people asked that the content could not answer, per city and topic, as the insights report
+    counts it (rates only, no text; figures resting on fewer than ``k`` people hidden)."""
+    from ..insights import collect
+    from ..insights.figures import render_value
+
+    lines = [
+        "",
+        f"# Gaps people met, {start.isoformat()} to {end.isoformat()}",
+        "",
+        "Questions the content could not answer (not answered: no answer for the city, or not understood) "
+        "and “did you mean” replies, per topic, from the database. A figure resting on fewer than "
+        f"{k} people is hidden, as in `python -m bot insights`.",
+    ]
+    for city in settings.cities:
+        insights = await collect(storage, settings, kb, city, start, end, k)
+        table = insights.tables["topics"]
+        lines += ["", f"## {city}", ""]
+        if len(table.rows) == 1:
+            lines.append("No questions in this period.")
+            continue
+        columns = ["topic", "questions", "not answered", "not answered %", "did you mean %"]
+        at = [table.columns.index(c) for c in columns]
+        lines.append("| " + " | ".join(columns) + " |")
+        lines.append("|---|" + "---:|" * (len(columns) - 1))
+        for row in table.rows:
+            lines.append("| " + " | ".join(render_value(row[i], k) for i in at) + " |")
+    return "\n".join(lines) + "\n"
