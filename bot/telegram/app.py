@@ -92,7 +92,7 @@ def build_application(
     application.add_handler(CommandHandler("menu", handlers.menu, filters=private))
     application.add_handler(CommandHandler("human", handlers.ask_human, filters=private))
     application.add_handler(CommandHandler("forget", handlers.forget, filters=private))
-    groups = sorted({group.chat_id for group in settings.handoff.groups.values()})
+    groups = sorted({partner.chat_id for _city, partner in settings.all_partners()})
     if groups:
         staff = filters.Chat(chat_id=groups)
         for name, callback in (
@@ -100,6 +100,7 @@ def build_application(
             ("send", handoff.send_answer),
             ("quick", handoff.quick),
             ("transfer", handoff.transfer),
+            ("refer", handoff.refer),
             ("close", handoff.close_command),
             ("help", handoff.staff_help),
         ):
@@ -111,6 +112,7 @@ def build_application(
         application.add_handler(CallbackQueryHandler(handoff.quick_button, callbacks.QuickReply.pattern()))
     for kind, button in (
         (callbacks.Rating, handoff.rate),
+        (callbacks.ShareConversation, handoff.share_button),
         (callbacks.Languages, buttons.languages_button),
         (callbacks.ChooseLanguage, buttons.language_button),
         (callbacks.Consent, buttons.consent_button),
@@ -136,6 +138,7 @@ def build_application(
         if groups:
             interval = settings.handoff.check_interval_seconds
             application.job_queue.run_repeating(handoff.remind_unclaimed, interval=interval, first=interval)
+            application.job_queue.run_repeating(handoff.remind_referrals, interval=interval, first=interval)
     return application
 
 
@@ -163,7 +166,7 @@ async def set_commands(application: BotApplication) -> None:
         code = lang or settings.default_language
         commands = [BotCommand(n, d) for n, d in handlers.command_descriptions(code, fake_context)]
         await application.bot.set_my_commands(commands, language_code=lang)
-    for group in {group.chat_id: group for group in settings.handoff.groups.values()}.values():
+    for group in {partner.chat_id: partner for _city, partner in settings.all_partners()}.values():
         staff = [BotCommand(n, d) for n, d in handoff.command_descriptions(group.language, fake_context)]
         await application.bot.set_my_commands(staff, scope=BotCommandScopeChat(group.chat_id))
 

@@ -33,6 +33,7 @@ __all__ = [
     "Menu",
     "QuickReply",
     "Rating",
+    "ShareConversation",
     "ShowKey",
     "ShowTopic",
     "ignore",
@@ -183,9 +184,27 @@ class Rating(Button, prefix="rate"):
     stars: int
 
 
+@dataclasses.dataclass(frozen=True)
+class ShareConversation(Button, prefix="share"):
+    """The person's answer: may their conversation go with a case referred to another organisation."""
+
+    referral_id: int
+    share: bool
+
+
 # Buttons a person may press before agreeing to the privacy notice and choosing a city.
 _BEFORE_CONSENT = (ChooseLanguage, Languages, Consent, ChooseCity, Forget)
-_AFTER_CONSENT = (Menu, Human, ShowTopic, ShowKey, Feedback, CaseAction, QuickReply, Rating)
+_AFTER_CONSENT = (
+    Menu,
+    Human,
+    ShowTopic,
+    ShowKey,
+    Feedback,
+    CaseAction,
+    QuickReply,
+    Rating,
+    ShareConversation,
+)
 
 
 def needs_consent(data: str | None) -> bool:

@@ -1,4 +1,5 @@
-"""Human handoff: each case is a forum topic in its city's staff group, relayed both ways.
+"""Human handoff: each case is a forum topic in the staff group of one of its city's partner
+organisations (routed by topic and language), relayed both ways.
 
 Owner of a conversation: the bot (no open case), nobody (open, waiting) or one staff member. While a
 case is open the bot does not answer on its own; it copies what the person sends into the topic and
@@ -7,6 +8,8 @@ loses none.
 
 - ``person``: the person's side — opening a case, relaying their messages, /forget, the rating;
 - ``commands``: what staff do in a topic — replies, /send, /quick, /note, /transfer, /close, /help;
+- ``partners``: /refer — hand a case to another partner organisation (the city, an NGO, legal aid…);
+- ``referrals``: after /refer — the person's consent, "taken" notices, reminders of waiting referrals;
 - ``buttons``: the buttons on the case card and under /quick;
 - ``staff``: who is staff, and the steps every staff action shares (find the case, own it, end it);
 - ``cards``: the case card and the topic's title;
@@ -26,7 +29,9 @@ from .commands import (
     staff_message,
     transfer,
 )
+from .partners import refer
 from .person import end_case_for_erasure, open_case, rate, relay_from_person
+from .referrals import remind_referrals, share_button
 from .reminders import remind_unclaimed
 from .texts import QUICK_REPLIES
 
@@ -41,9 +46,12 @@ __all__ = [
     "quick",
     "quick_button",
     "rate",
+    "refer",
     "relay_from_person",
+    "remind_referrals",
     "remind_unclaimed",
     "send_answer",
+    "share_button",
     "staff_help",
     "staff_message",
     "transfer",

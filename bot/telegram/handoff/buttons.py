@@ -26,7 +26,7 @@ async def _staff_press(update: Update, context: BotContext, kind: type[B]) -> tu
         return None
     button = kind.parse(query.data)
     case = await context.storage.cases.get(button.case_id) if button else None
-    group = context.settings.staff_group(case.city) if case else None
+    group = context.settings.staff_group(case.city, case.partner) if case else None
     if button is None or case is None or group is None or query.message.chat.id != case.group_chat_id:
         await query.answer()  # forged, or the case is gone: nothing to do
         return None

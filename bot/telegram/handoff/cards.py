@@ -18,7 +18,7 @@ from .delivery import open_topic
 if TYPE_CHECKING:
     from ...settings import StaffGroup
 
-__all__ = ["card_keyboard", "case_card", "open_case_topic", "topic_title", "when"]
+__all__ = ["card_keyboard", "case_card", "open_case_topic", "partner_name", "topic_title", "when"]
 
 # The longest a message of the recent conversation gets on the card.
 TURN_TEXT = 250
@@ -27,6 +27,16 @@ TURN_TEXT = 250
 def when(moment: dt.datetime, group: StaffGroup, language: str) -> str:
     """A moment in the group's time zone, worded for ``language``, e.g. "Monday, 09:00"."""
     return format_datetime(moment, "EEEE d MMMM, HH:mm", tzinfo=group.hours().zone, locale=language)
+
+
+def partner_name(context: BotContext, partner_id: str | None, city: str, language: str) -> str:
+    """A partner organisation's name (by id; None: ``city``'s default partner). A city with a single
+    staff group and no partners configured is named by the city."""
+    found = context.settings.find_partner(partner_id) if partner_id else None
+    city, partner = found or (city, context.settings.staff_group(city))
+    if partner is not None and partner.name:
+        return partner.name
+    return context.services.engine.city_name(city, language)
 
 
 def topic_title(context: BotContext, case: CaseData, group: StaffGroup) -> str:
@@ -50,8 +60,16 @@ def card_keyboard(context: BotContext, case: CaseData, group: StaffGroup) -> Inl
     return InlineKeyboardMarkup([row])
 
 
-async def case_card(context: BotContext, case: CaseData, group: StaffGroup, origin: str | None = None) -> str:
-    """The case card (HTML): who, where, what about, and the recent conversation."""
+async def case_card(
+    context: BotContext,
+    case: CaseData,
+    group: StaffGroup,
+    origin: str | None = None,
+    *,
+    conversation: bool = True,
+) -> str:
+    """The case card (HTML): who, where, what about, and the recent conversation (unless
+    ``conversation`` is False: a referral the person has not agreed to share it with)."""
     services = context.services
     engine, kb = services.engine, services.kb
     _ = context.translations(group.language).gettext
@@ -71,12 +89,28 @@ async def case_card(context: BotContext, case: CaseData, group: StaffGroup, orig
             _("Language: {language}").format(language=f"{native_name(case.language)} ({case.language})")
         ),
         html.escape(_("City: {city}").format(city=engine.city_name(case.city, group.language))),
+        # TRANSLATORS: the partner organisation whose caseworkers handle this case (this staff group).
+        html.escape(
+            _("Organisation: {name}").format(
+                name=partner_name(context, case.partner, case.city, group.language)
+            )
+        ),
         html.escape(_("Topic: {topic}").format(topic=topic)),
         html.escape(_("Opened: {time}").format(time=when(case.created_at, group, group.language))),
         "",
         "<b>" + html.escape(_("Recent conversation")) + "</b>",
     ]
     turns = await context.storage.recent_turns(case.chat_id, context.settings.handoff.card_turns)
+    if not conversation:
+        turns = []
+        lines.append(
+            html.escape(
+                _(
+                    "The person has not agreed (yet) to share their conversation with this organisation: "
+                    "you see only the topic, their language and city."
+                )
+            )
+        )
     for turn in turns:
         if turn.role == "bot" and turn.key:
             text = "🤖 " + _("answered: {topic}").format(topic=kb.title(turn.key, group.language))
@@ -85,7 +119,7 @@ async def case_card(context: BotContext, case: CaseData, group: StaffGroup, orig
             shortened = turn.text if len(turn.text) <= TURN_TEXT else turn.text[:TURN_TEXT] + "…"
             text = f"{mark} {shortened}"
         lines.append(html.escape(text))
-    if not turns:
+    if not turns and conversation:
         lines.append(html.escape(_("(no messages yet)")))
     lines += [
         "",
@@ -103,7 +137,13 @@ async def case_card(context: BotContext, case: CaseData, group: StaffGroup, orig
 
 
 async def open_case_topic(
-    context: BotContext, case: CaseData, group: StaffGroup, origin: str | None = None, *, where: str = ""
+    context: BotContext,
+    case: CaseData,
+    group: StaffGroup,
+    origin: str | None = None,
+    *,
+    where: str = "",
+    conversation: bool = True,
 ) -> tuple[int, int] | None:
     """Open the case's forum topic in ``group`` and post its card; returns (thread id, card message
     id), or None when the group cannot be reached."""
@@ -112,7 +152,7 @@ async def open_case_topic(
         case,
         group.chat_id,
         topic_title(context, case, group),
-        await case_card(context, case, group, origin),
+        await case_card(context, case, group, origin, conversation=conversation),
         card_keyboard(context, case, group),
         where=where,
     )

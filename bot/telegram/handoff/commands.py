@@ -13,7 +13,7 @@ from ...language import native_name
 from ..callbacks import QuickReply
 from ..context import BotContext
 from ..ui import answer_card, with_intro
-from .cards import open_case_topic
+from .cards import open_case_topic, partner_name
 from .delivery import close_topic, message_kind, pages_to_person, relay_to_person, to_person, to_topic
 from .reminders import reminder_time
 from .staff import StaffTurn, end_case, mention, staff_case, staff_name, take
@@ -134,7 +134,8 @@ async def transfer(context: BotContext, turn: StaffTurn) -> None:
         await message.reply_text(_("Only {name}, who claimed this case, can transfer it.").format(name=owner))
         return
     city = _find_city(context, " ".join(context.args or []), group.language)
-    target = settings.staff_group(city) if city else None
+    # In the new city, the partner that handles the case's topic in the person's language.
+    target = settings.route(city, case.key, case.language) if city else None
     if city is None or target is None or city == case.city:
         choices = ", ".join(
             f"{c} ({engine.city_name(c, group.language)})"
@@ -145,7 +146,9 @@ async def transfer(context: BotContext, turn: StaffTurn) -> None:
         await message.reply_text(usage.format(cities=choices))
         return
     now = context.clock()
-    moved = dataclasses.replace(case, city=city, group_chat_id=target.chat_id, owner_id=None)
+    moved = dataclasses.replace(
+        case, city=city, group_chat_id=target.chat_id, owner_id=None, partner=target.id
+    )
     _t = context.translations(target.language).gettext
     origin = "➡️ " + _t("Transferred from {city}.").format(city=engine.city_name(case.city, target.language))
     opened = await open_case_topic(context, moved, target, origin, where=f" in {city}")
@@ -161,6 +164,7 @@ async def transfer(context: BotContext, turn: StaffTurn) -> None:
         card_message_id=card_id,
         remind_at=reminder_time(context, target, now, case.urgent),
         actor_id=user.id,
+        partner=target.id,
     )
     if done is None:
         return
@@ -199,6 +203,7 @@ def command_descriptions(language: str, context: BotContext) -> list[tuple[str, 
         ("quick", _("ready replies")),
         ("note", _("internal note, never sent")),
         ("transfer", _("move the case to another city")),
+        ("refer", _("refer the case to a partner organisation")),
         ("close", _("close the case")),
         ("help", _("how cases work")),
     ]
@@ -211,18 +216,25 @@ async def staff_help(update: Update, context: BotContext) -> None:
     if message is None or chat is None:
         return
     settings = context.settings
-    language = next(
-        (g.language for g in settings.handoff.groups.values() if g.chat_id == chat.id),
-        settings.default_language,
-    )
+    # The partner organisation(s) this group acts for.
+    here = [(city, p) for city, p in settings.all_partners() if p.chat_id == chat.id]
+    language = here[0][1].language if here else settings.default_language
     _ = context.translations(language).gettext
+    organisations = ", ".join(partner_name(context, p.id, city, language) for city, p in here)
     await message.reply_text(
-        _(
+        (_("You act for {organisation}.").format(organisation=organisations) + "\n\n" if here else "")
+        + _(
             "Each conversation handed over by the bot gets its own topic here, with a case card. "
             "Claim it, then write in the topic: your messages, photos and documents go to the person, "
             "marked as coming from a caseworker. /send KEY sends an answer from the knowledge base in "
             "the person's language, /quick shows ready replies, /note TEXT is never sent, "
             "/transfer CITY moves the case to another city, /close ends it and asks the person for a "
             "rating."
+        )
+        + "\n\n"
+        + _(
+            "/refer PARTNER NOTE hands the case to another partner organisation. The person is asked "
+            "whether their conversation may go with it; without their yes, the other organisation "
+            "sees only the topic, their language and city (and your note)."
         )
     )

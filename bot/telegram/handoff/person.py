@@ -48,20 +48,23 @@ async def open_case(
     person = await storage.get_person(chat.id)
     if person is None or person.city is None:
         return False
-    group = settings.staff_group(person.city)
+    lang = context.state.language or person.language or settings.default_language
+    key = key or await _last_topic(context, chat.id)
+    # The partner organisation that handles the topic in the person's language, else the default one.
+    group = settings.route(person.city, key, lang)
     if group is None:
         return False
-    lang = context.state.language or person.language or settings.default_language
     _ = context.translations(lang).gettext
     now = context.clock()
     case, created = await storage.cases.open(
         chat.id,
         city=person.city,
         language=lang,
-        key=key or await _last_topic(context, chat.id),
+        key=key,
         urgent=urgent,
         group_chat_id=group.chat_id,
         remind_at=reminder_time(context, group, now, urgent),
+        partner=group.id,
     )
     context.state.reset()
     if not created:
@@ -162,7 +165,7 @@ async def relay_from_person(update: Update, context: BotContext) -> None:
     case = await context.storage.cases.open_of(chat.id)
     if case is None or case.thread_id is None:
         return
-    group = context.settings.staff_group(case.city)
+    group = context.settings.staff_group(case.city, case.partner)
     kind = message_kind(message)
     await context.storage.add_turn(chat.id, "user", message.text or f"[{kind}]", None)
     reply = await _understand(context, case, message.text or message.caption)
@@ -185,7 +188,7 @@ async def end_case_for_erasure(context: BotContext, chat_id: int) -> None:
     if case is None:
         return
     closed = await context.storage.cases.close(case.id, None, "erase")
-    group = context.settings.staff_group(case.city)
+    group = context.settings.staff_group(case.city, case.partner)
     if closed is None or group is None:
         return
     _ = context.translations(group.language).gettext
@@ -222,7 +225,7 @@ async def rate(update: Update, context: BotContext) -> None:
     if isinstance(query.message, Message):
         await query.message.edit_reply_markup(None)
     await to_person(context, case, _p("Thank you for your rating!"))
-    group = context.settings.staff_group(case.city)
+    group = context.settings.staff_group(case.city, case.partner)
     if group is not None:
         _ = context.translations(group.language).gettext
         rated = _("The person rated the help {stars} of 5.").format(stars=rating.stars)

@@ -40,7 +40,7 @@ async def remind_unclaimed(context: BotContext) -> None:
     storage = context.storage
     now = context.clock()
     for case in await storage.cases.due_reminders(now):
-        group = context.settings.staff_group(case.city)
+        group = context.settings.staff_group(case.city, case.partner)
         if group is None:
             continue
         if not await storage.cases.reminded(case, reminder_time(context, group, now, case.urgent)):

@@ -18,6 +18,7 @@ from ..callbacks import Rating
 from ..context import BotContext
 from .cards import card_keyboard
 from .delivery import close_topic, to_person, to_topic, update_card
+from .referrals import referral_claimed
 from .texts import person_texts
 
 if TYPE_CHECKING:
@@ -87,7 +88,7 @@ async def _staff_turn(update: Update, context: BotContext) -> StaffTurn | None:
     case = await context.storage.cases.in_topic(message.chat.id, message.message_thread_id)
     if case is None:
         return None
-    group = context.settings.staff_group(case.city)
+    group = context.settings.staff_group(case.city, case.partner)
     if group is None or not await is_staff(context, group, user):
         logger.info("ignored an update from someone who is not staff in the topic of %s", case.number)
         return None
@@ -111,12 +112,14 @@ def staff_case(handler: StaffHandler) -> Callable[[Update, BotContext], Coroutin
 
 
 async def announce_claim(context: BotContext, case: CaseData, group: StaffGroup, user: User) -> None:
-    """Tell the topic and the person that ``user`` has the case now; the card loses its Claim button."""
+    """Tell the topic and the person that ``user`` has the case now; the card loses its Claim button;
+    partners that referred the case here see that it was taken."""
     _ = context.translations(group.language).gettext
     await to_topic(context, case, "✋ " + _("{name} claimed this case.").format(name=mention(user)))
     await update_card(context, case, card_keyboard(context, case, group))
     _p = person_texts(context, case).gettext
     await to_person(context, case, _p("A caseworker is now looking at your conversation."))
+    await referral_claimed(context, case)
 
 
 async def take(
