@@ -92,6 +92,8 @@ class TelegramSettings(_Model):
     port: int = Field(8443, ge=1, le=65535)
     # Telegram sends this in X-Telegram-Bot-Api-Secret-Token; from TELEGRAM_WEBHOOK_SECRET.
     webhook_secret: SecretStr | None = None
+    # How many chats one bot process handles at once (each chat, and each staff topic, in order).
+    concurrency: int = Field(32, ge=1, le=512)
 
 
 class StaffGroup(_Model):

@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from bot.runtime import Services
 from bot.settings import HandoffSettings, Settings, StaffGroup
 from bot.storage import Storage
-from bot.telegram import build_application
+from bot.telegram import build_application, serving
 from bot.telegram.handoff import QUICK_REPLIES
 from bot.telegram.ui import RLM
 
@@ -64,16 +64,8 @@ class World:
         """One run of the bot process (its own storage connection), as in production."""
         async with Storage(f"sqlite+aiosqlite:///{self.db}", clock=self.clock) as storage:
             application = build_application(self.settings, self.services, storage)
-            async with application:
-                assert application.post_init is not None and application.updater is not None
-                await application.post_init(application)
-                await application.start()
-                await application.updater.start_polling(poll_interval=0.0, timeout=1)
-                try:
-                    yield storage
-                finally:
-                    await application.updater.stop()
-                    await application.stop()
+            async with serving(application):
+                yield storage
 
     def t(self, lang: str, message: str) -> str:
         return self.services.catalogues[lang].gettext(message)

@@ -35,6 +35,7 @@ from .pg import PostgresServer, postgres  # noqa: F401  (the session's PostgreSQ
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TABLES = {"alembic_version", "people", "turns", "feedback", "unanswered", "cases", "audit", "referrals"}
+TABLES |= {"inbox"}
 TABLES |= {"usage", "usage_people"}
 
 

@@ -17,7 +17,7 @@ from bot.engine import Outcome
 from bot.language import native_name
 from bot.runtime import Services
 from bot.storage import Storage
-from bot.telegram import build_application
+from bot.telegram import build_application, serving
 from bot.telegram.ui import RLM
 
 from .botapi import FakeBotAPI
@@ -90,17 +90,8 @@ async def bot(services: Services, tmp_path: Path) -> AsyncIterator[tuple[FakeBot
             update={"telegram_token": SecretStr(TOKEN), "telegram_api_base_url": api.base_url}
         )
         application = build_application(settings, services=services, storage=storage)
-        async with application:
-            assert application.post_init is not None
-            await application.post_init(application)  # run_polling() would call it
-            await application.start()
-            assert application.updater is not None
-            await application.updater.start_polling(poll_interval=0.0, timeout=1)
-            try:
-                yield api, storage
-            finally:
-                await application.updater.stop()
-                await application.stop()
+        async with serving(application):  # as `python -m bot run`: long polling into the inbox
+            yield api, storage
     await storage.aclose()
 
 
@@ -285,24 +276,16 @@ async def test_webhook_mode_checks_telegrams_secret_token(services: Services, tm
         options = webhook_options(settings)
         assert options["secret_token"] == "hook-secret-123" and options["url_path"] == "telegram"
         application = build_application(settings, services=services, storage=storage)
-        async with application:
-            assert application.post_init is not None and application.updater is not None
-            await application.post_init(application)
-            await application.start()
-            options.pop("allowed_updates")
-            await application.updater.start_webhook(**options)
-            try:
-                assert api.webhook["url"] == f"http://127.0.0.1:{port}/telegram"
-                chat = Chat(api, api.user(1010, "Ana", language_code="hr"), services)
-                [hello] = await chat.say("/start")  # delivered by POST with the secret header
-                assert buttons(hello)[0] == "✅ Hrvatski"
-                async with httpx.AsyncClient() as http:
-                    forged = await http.post(
-                        f"http://127.0.0.1:{port}/telegram",
-                        json={"update_id": 999, "message": {}},
-                        headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"},
-                    )
-                assert forged.status_code == 403
-            finally:
-                await application.updater.stop()
-                await application.stop()
+        async with serving(application):  # the webhook server; the webhook set with its secret
+            assert api.webhook["url"] == f"http://127.0.0.1:{port}/telegram"
+            chat = Chat(api, api.user(1010, "Ana", language_code="hr"), services)
+            [hello] = await chat.say("/start")  # delivered by POST with the secret header
+            assert buttons(hello)[0] == "✅ Hrvatski"
+            async with httpx.AsyncClient() as http:
+                forged = await http.post(
+                    f"http://127.0.0.1:{port}/telegram",
+                    json={"update_id": 999, "message": {}},
+                    headers={"X-Telegram-Bot-Api-Secret-Token": "wrong"},
+                )
+            assert forged.status_code == 403
+            assert sum((await storage.inbox.counts()).values()) == 1  # /start; the forged one was not stored

@@ -11,6 +11,7 @@
 
 from ._cases import CaseStore
 from ._database import StorageClosedError
+from ._inbox import InboxItem, InboxStore
 from ._migrate import DEFAULT_URL, database_url
 from ._models import CASE_ACTIONS, ROLES
 from ._records import (
@@ -38,6 +39,8 @@ __all__ = [
     "CaseStore",
     "FeedbackRow",
     "HandoffRow",
+    "InboxItem",
+    "InboxStore",
     "PersonData",
     "ReferralData",
     "ReferralRow",

@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL
 from ..clock import Clock, utcnow
 from ._cases import CaseStore
 from ._database import Database, aware, changed, language_code
+from ._inbox import InboxStore
 from ._models import MAX_QUESTION_CHARS, ROLES, AuditEntry, Case, Feedback, Person, Turn, Unanswered
 from ._records import UNSET, FeedbackRow, PersonData, TurnData, UnansweredRow, _Unset, record
 from ._referrals import ReferralStore
@@ -38,7 +39,8 @@ class Storage(Database):
 
     A relative SQLite path is taken from ``root`` (``Storage.from_settings`` passes the deployment's
     root). ``open()`` migrates the schema to the newest revision; every method is one transaction.
-    Every time stored is ``clock()``. Handoff cases: ``storage.cases`` (a ``CaseStore``).
+    Every time stored is ``clock()``. Handoff cases: ``storage.cases`` (a ``CaseStore``); the durable
+    inbox of Telegram updates: ``storage.inbox`` (an ``InboxStore``).
     """
 
     def __init__(
@@ -54,6 +56,7 @@ class Storage(Database):
         super().__init__(url, root=root, clock=clock)
         self.max_turns = max_turns
         self.cases = CaseStore(self)
+        self.inbox = InboxStore(self)
         self.referrals = ReferralStore(self, self.cases)
         self.usage = UsageStore(self)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sys
 from typing import Any
 
 import httpx
@@ -25,8 +24,9 @@ from ..settings import Settings
 from ..storage import Storage
 from . import buttons, callbacks, handlers, handoff
 from .context import BotContext, BotData
+from .replay import ReplayingRequest
 
-__all__ = ["build_application", "run_bot", "webhook_options"]
+__all__ = ["build_application", "webhook_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,10 @@ def build_application(
         Application.builder()
         .token(settings.telegram_token.get_secret_value())
         .context_types(ContextTypes(context=BotContext, bot_data=BotData))
+        # Updates come through the durable inbox (bot/telegram/runner.py), not PTB's Updater.
+        .updater(None)
+        # Records what is sent for each update, so that a replayed update does not send it again.
+        .request(ReplayingRequest())
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
@@ -184,21 +188,3 @@ def webhook_options(settings: Settings) -> dict[str, Any]:
         "secret_token": telegram.webhook_secret.get_secret_value(),
         "allowed_updates": Update.ALL_TYPES,
     }
-
-
-def run_bot(settings: Settings) -> int:
-    """Run the bot (long polling, or a webhook server) until interrupted."""
-    application = build_application(settings)
-    opened = application.post_init
-    assert opened is not None
-
-    async def announce(app: BotApplication) -> None:
-        await opened(app)
-        print(f"The bot is running ({settings.telegram.mode}).", file=sys.stderr, flush=True)
-
-    application.post_init = announce
-    if settings.telegram.mode == "webhook":
-        application.run_webhook(**webhook_options(settings))
-    else:
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
-    return 0

@@ -1,0 +1,210 @@
+"""Updates in: long polling or a webhook, each storing into the inbox before Telegram is told; and
+the one process (across workers) that polls Telegram and runs the periodic jobs.
+
+- Polling: our own ``getUpdates`` loop. A batch is stored, and only then does the next ``getUpdates``
+  carry the offset that tells Telegram the batch arrived; a crash in between means Telegram sends it
+  again, and the inbox recognises what it already has.
+- Webhook: a small tornado server (python-telegram-bot's ``webhooks`` extra) checks Telegram's secret
+  token, stores the update and only then answers 200; if storing fails it answers 500 and Telegram
+  retries.
+- Leadership: on PostgreSQL a session-level advisory lock (freed by the server the moment the holding
+  process dies); on SQLite, the only process leads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+from telegram import Update
+from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
+
+if TYPE_CHECKING:
+    from telegram import Bot
+
+    from ..settings import Settings
+    from ..storage import Storage
+    from .inbox import Inbox
+
+__all__ = ["Leadership", "Poller", "WebhookServer"]
+
+logger = logging.getLogger(__name__)
+
+# pg_advisory_lock key of "the leader": polls getUpdates (or sets the webhook) and runs the jobs.
+LEADER_LOCK = 0x1B7E_6A11
+
+
+class Leadership:
+    """Whether this process is the one that polls Telegram and runs the periodic jobs."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+        self._connection: AsyncConnection | None = None
+
+    @property
+    def shared(self) -> bool:
+        """True on PostgreSQL, where other workers may share the database."""
+        return self.storage.engine.dialect.name == "postgresql"
+
+    async def acquire(self) -> bool:
+        """Try to become (or check that this process still is) the leader."""
+        if not self.shared:
+            return True
+        if self._connection is not None:
+            try:  # the lock lives as long as this connection
+                await self._connection.execute(text("SELECT 1"))
+                await self._connection.commit()
+                return True
+            except Exception:
+                await self.release()
+                return False
+        connection = await self.storage.engine.connect()
+        try:
+            lock = text("SELECT pg_try_advisory_lock(:key)")
+            held = bool(await connection.scalar(lock, {"key": LEADER_LOCK}))
+            await connection.commit()  # a session lock outlives the transaction; no idle transaction
+        except BaseException:
+            await connection.close()
+            raise
+        if not held:
+            await connection.close()
+            return False
+        self._connection = connection
+        return True
+
+    async def release(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LEADER_LOCK})
+                await connection.commit()
+            with contextlib.suppress(Exception):
+                await connection.close()
+
+
+class Poller:
+    """Long polling into the inbox: a batch is stored before the next getUpdates confirms it."""
+
+    def __init__(self, bot: Bot, inbox: Inbox, *, timeout: int = 10) -> None:
+        self.bot = bot
+        self.inbox = inbox
+        self.timeout = timeout
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="inbox-poller")
+
+    async def stop(self) -> None:
+        """Stop at once; an unconfirmed batch is sent again by Telegram to whoever polls next."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        # Without an offset Telegram returns what is not confirmed yet: after a crash, the batch
+        # that was being stored comes again (and what the inbox already has is skipped).
+        offset: int | None = None
+        failures = 0
+        while True:
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset, timeout=self.timeout, allowed_updates=Update.ALL_TYPES
+                )
+            except InvalidToken:
+                logger.critical("Telegram refused the bot token; polling stops")
+                return
+            except (NetworkError, Conflict, TelegramError) as exc:
+                failures += 1
+                logger.warning("getUpdates failed (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(min(failures, 10))
+                continue
+            failures = 0
+            if not updates:
+                continue
+            batch = [json.loads(update.to_json()) for update in updates]
+            await self._store(batch)
+            offset = updates[-1].update_id + 1
+
+    async def _store(self, batch: list[dict[str, Any]]) -> None:
+        failures = 0
+        while True:  # the offset does not move until the batch is stored
+            try:
+                await self.inbox.store(batch)
+                return
+            except Exception as exc:
+                failures += 1
+                logger.warning("storing %d updates failed (%s); retrying", len(batch), type(exc).__name__)
+                await asyncio.sleep(min(0.5 * failures, 5.0))
+
+
+class _WebhookHandler(tornado.web.RequestHandler):
+    def initialize(self, inbox: Inbox, secret: str) -> None:
+        self.inbox = inbox
+        self.secret = secret
+
+    async def post(self) -> None:
+        token = self.request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not hmac.compare_digest(token.encode(), self.secret.encode()):
+            raise tornado.web.HTTPError(403)
+        try:
+            update = json.loads(self.request.body)
+            if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+                raise ValueError("not an update")
+        except ValueError:
+            raise tornado.web.HTTPError(400) from None
+        try:
+            await self.inbox.store([update])
+        except Exception as exc:  # Telegram retries what was not answered with 200
+            logger.warning("storing a webhook update failed (%s)", type(exc).__name__)
+            raise tornado.web.HTTPError(500) from None
+        self.set_status(200)
+        self.finish()
+
+
+class WebhookServer:
+    """Receives Telegram's POSTs on ``telegram.listen:port`` at the path of ``webhook_url``."""
+
+    def __init__(self, settings: Settings, inbox: Inbox) -> None:
+        telegram = settings.telegram
+        if not telegram.webhook_url or telegram.webhook_secret is None:
+            raise ValueError("webhook mode needs TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET")
+        self.settings = settings
+        self.path = "/" + httpx.URL(telegram.webhook_url).path.lstrip("/")
+        self.secret = telegram.webhook_secret.get_secret_value()
+        self.inbox = inbox
+        self._server: tornado.httpserver.HTTPServer | None = None
+
+    def start(self) -> None:
+        app = tornado.web.Application(
+            [(self.path, _WebhookHandler, {"inbox": self.inbox, "secret": self.secret})]
+        )
+        telegram = self.settings.telegram
+        sockets = tornado.netutil.bind_sockets(telegram.port, telegram.listen)
+        self._server = tornado.httpserver.HTTPServer(app, xheaders=True)
+        self._server.add_sockets(sockets)
+
+    async def register(self, bot: Bot) -> None:
+        """Tell Telegram where to send updates (the leader does, once it leads)."""
+        telegram = self.settings.telegram
+        assert telegram.webhook_url is not None
+        await bot.set_webhook(
+            telegram.webhook_url, secret_token=self.secret, allowed_updates=Update.ALL_TYPES
+        )
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            await self._server.close_all_connections()
+            self._server = None

@@ -1,0 +1,197 @@
+"""The durable inbox: the store on SQLite and PostgreSQL, chat keys, and replaying what was sent."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from telegram import Bot
+
+from bot.storage import Storage
+from bot.telegram import replay
+from bot.telegram.inbox import chat_key
+
+from .botapi import FakeBotAPI
+from .pg import PostgresServer, postgres  # noqa: F401  (the session's PostgreSQL server fixture)
+
+T0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=60)
+TOKEN = "123456:inbox-unit-token"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'inbox.db'}"
+    else:
+        server: PostgresServer = request.getfixturevalue("postgres")
+        url = server.create_database("inbox")
+    async with Storage(url, clock=Clock()) as opened:
+        yield opened
+
+
+def message(update_id: int, chat_id: int, text: str = "hi", thread: int | None = None) -> dict[str, Any]:
+    msg: dict[str, Any] = {"message_id": update_id, "date": 0, "chat": {"id": chat_id, "type": "private"}}
+    msg["text"] = text
+    if thread is not None:
+        msg.update(message_thread_id=thread, is_topic_message=True)
+        msg["chat"] = {"id": chat_id, "type": "supergroup", "is_forum": True}
+    return {"update_id": update_id, "message": msg}
+
+
+def rows(*updates: dict[str, Any]) -> list[tuple[int, str, dict[str, Any]]]:
+    return [(u["update_id"], chat_key(u), u) for u in updates]
+
+
+async def test_an_update_is_stored_once_and_only_the_oldest_of_each_chat_is_claimed(storage: Storage) -> None:
+    inbox = storage.inbox
+    assert await inbox.add(rows(message(1, 100), message(2, 100), message(3, 200))) == 3
+    assert await inbox.add(rows(message(2, 100), message(4, 300))) == 1  # 2 again: Telegram resent it
+    claimed = await inbox.claim("w1", limit=10, lease=LEASE)
+    assert [(i.update_id, i.chat_key, i.attempts) for i in claimed] == [
+        (1, "100", 1),
+        (3, "200", 1),
+        (4, "300", 1),
+    ]
+    assert claimed[0].data == message(1, 100) and claimed[0].sent == []
+    # Chat 100's second update waits for its first, also for another worker.
+    assert await inbox.claim("w2", limit=10, lease=LEASE) == []
+    await inbox.done(1)
+    [second] = await inbox.claim("w2", limit=10, lease=LEASE)
+    assert second.update_id == 2
+    assert await inbox.counts() == {"pending": 3, "done": 1, "failed": 0}
+
+
+async def test_a_staff_topic_is_its_own_queue_and_a_lease_that_ran_out_is_claimed_again(
+    storage: Storage,
+) -> None:
+    inbox, clock = storage.inbox, storage.clock
+    assert isinstance(clock, Clock)
+    await inbox.add(
+        rows(message(10, -1001, thread=7), message(11, -1001, thread=8), message(12, -1001, thread=7))
+    )
+    claimed = await inbox.claim("w1", limit=10, lease=LEASE)
+    assert [i.update_id for i in claimed] == [10, 11]
+    await inbox.record_sent(10, [{"m": "sendmessage", "r": {"message_id": 5}}])
+    clock.now += timedelta(seconds=30)
+    assert await inbox.renew("w1", [10], LEASE) == 1  # still handling 10; 11 is left to run out
+    clock.now += timedelta(seconds=45)
+    [again] = await inbox.claim("w2", limit=10, lease=LEASE)
+    assert (again.update_id, again.attempts) == (11, 2)
+    assert await inbox.renew("w1", [11], LEASE) == 0  # w1 lost it
+    await inbox.release("w1")  # a clean stop: w1's 10 is claimable at once, with what it sent
+    [replayed] = await inbox.claim("w3", limit=10, lease=LEASE)
+    assert replayed.update_id == 10 and replayed.sent == [{"m": "sendmessage", "r": {"message_id": 5}}]
+
+
+async def test_done_updates_lose_their_content_and_are_purged_after_a_day(storage: Storage) -> None:
+    inbox, clock = storage.inbox, storage.clock
+    assert isinstance(clock, Clock)
+    await inbox.add(rows(message(1, 100, "my residence permit"), message(2, 200)))
+    await inbox.claim("w1", limit=10, lease=LEASE)
+    await inbox.done(1)
+    await inbox.done(2, failed=True)
+    async with storage.engine.connect() as connection:
+        from sqlalchemy import text
+
+        stored = (await connection.execute(text("SELECT data, sent FROM inbox"))).all()
+    assert [tuple(row) for row in stored] == [(None, None), (None, None)]
+    assert await inbox.add(rows(message(1, 100))) == 0  # a redelivery is still recognised
+    assert await inbox.purge(now=clock.now + timedelta(hours=23), done_older_than=timedelta(days=1)) == 0
+    assert await inbox.purge(now=clock.now + timedelta(hours=25), done_older_than=timedelta(days=1)) == 2
+    assert await inbox.counts() == {"pending": 0, "done": 0, "failed": 0}
+
+
+async def test_a_failed_attempt_waits_before_the_chat_goes_on(storage: Storage) -> None:
+    inbox, clock = storage.inbox, storage.clock
+    assert isinstance(clock, Clock)
+    await inbox.add(rows(message(1, 100), message(2, 100)))
+    await inbox.claim("w1", limit=10, lease=LEASE)
+    await inbox.retry_later(1, "w1", timedelta(seconds=4))
+    assert await inbox.claim("w1", limit=10, lease=LEASE) == []  # 1 waits, and 2 waits behind it
+    clock.now += timedelta(seconds=5)
+    [item] = await inbox.claim("w1", limit=10, lease=LEASE)
+    assert (item.update_id, item.attempts) == (1, 2)
+
+
+async def test_concurrent_claims_never_hand_out_an_update_twice(storage: Storage) -> None:
+    inbox = storage.inbox
+    await inbox.add(rows(*(message(n, 1000 + n % 7) for n in range(1, 71))))
+    handed: list[int] = []
+
+    async def worker(name: str) -> None:
+        for _ in range(40):
+            items = await inbox.claim(name, limit=3, lease=LEASE)
+            handed.extend(i.update_id for i in items)
+            for item in items:
+                await inbox.done(item.update_id)
+            if not items:
+                await asyncio.sleep(0.01)
+
+    await asyncio.gather(*(worker(f"w{n}") for n in range(4)))
+    assert sorted(handed) == list(range(1, 71))
+    # Each chat's updates were handed out in their order.
+    for chat in range(7):
+        mine = [n for n in handed if n % 7 == chat]
+        assert mine == sorted(mine)
+
+
+def test_chat_keys_order_a_private_chat_with_its_buttons_and_a_topic_apart_from_its_group() -> None:
+    assert chat_key(message(1, 42)) == "42"
+    press = {"update_id": 2, "callback_query": {"id": "q", "from": {"id": 42}, "data": "x",
+             "message": {"message_id": 9, "date": 0, "chat": {"id": 42, "type": "private"}}}}  # fmt: skip
+    assert chat_key(press) == "42"
+    assert chat_key(message(3, -1001, thread=7)) == "-1001:7"
+    card_press = {"update_id": 4, "callback_query": {"id": "q", "from": {"id": 5}, "data": "x",
+                  "message": message(4, -1001, thread=7)["message"]}}  # fmt: skip
+    assert chat_key(card_press) == "-1001:7"
+    blocked = {"update_id": 5, "my_chat_member": {"chat": {"id": 42, "type": "private"}, "from": {"id": 42}}}
+    assert chat_key(blocked) == "42"
+    assert chat_key({"update_id": 6, "edited_message": message(6, 42)["message"]}) == "42"
+    assert chat_key({"update_id": 7, "poll": {"id": "p"}}) == "update:7"
+
+
+async def test_a_replayed_update_gets_its_sends_from_the_record_without_calling_telegram() -> None:
+    records: list[list[dict[str, Any]]] = []
+
+    async def record(update_id: int, steps: list[dict[str, Any]]) -> None:
+        records.append([dict(step) for step in steps])
+
+    async with FakeBotAPI(TOKEN) as api:
+        api.user(42, "Ana")
+        bot = Bot(TOKEN, base_url=api.base_url, request=replay.ReplayingRequest())
+        async with bot:
+
+            async def handle(earlier: list[dict[str, Any]]) -> list[int]:
+                replay.handling.set(replay.Handling(7, earlier, record))
+                first = await bot.send_message(42, "Your answer")
+                await bot.send_chat_action(42, "typing")  # harmless to repeat: never recorded
+                second = await bot.send_message(42, "And a follow-up")
+                return [first.message_id, second.message_id]
+
+            ids = await asyncio.create_task(handle([]))
+            assert len(api.calls_of("sendMessage")) == 2
+            steps = records[-1]
+            assert [s["m"] for s in steps] == ["sendmessage", "sendmessage"]
+            assert "text" not in steps[0]["r"] and steps[0]["r"]["chat"] == {"id": 42, "type": "private"}
+            # Killed after the first send was recorded: the replay sends only the second one.
+            again = await asyncio.create_task(handle(steps[:1]))
+            assert again[0] == ids[0]
+            assert [c.params["text"] for c in api.calls_of("sendMessage")] == [
+                "Your answer",
+                "And a follow-up",
+                "And a follow-up",
+            ]
+            assert len(api.calls_of("sendChatAction")) == 2
