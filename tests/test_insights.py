@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.runtime import load_content
+from bot.knowledge import Taxonomy, load_taxonomy
 from bot.settings import ROOT, Settings
 from bot.settings import Partner as PartnerSettings
 from bot.storage import Storage
@@ -167,17 +167,22 @@ async def seeded(url: str) -> AsyncIterator[tuple[Storage, str]]:
     await storage.aclose()
 
 
+@pytest.fixture(scope="module")
+def taxonomy() -> Taxonomy:
+    return load_taxonomy(ROOT / "content")
+
+
 def read(folder: Path, name: str) -> list[list[str]]:
     with (folder / f"{name}.csv").open(encoding="utf-8", newline="") as f:
         return list(csv.reader(f))
 
 
 async def test_the_report_s_figures_with_small_ones_hidden(
-    seeded: tuple[Storage, str], settings: Settings, tmp_path: Path
+    seeded: tuple[Storage, str], settings: Settings, taxonomy: Taxonomy, tmp_path: Path
 ) -> None:
     storage, _ = seeded
     settings = with_partners(settings)
-    insights = await collect(storage, settings, load_content(settings), "prague", START, END)
+    insights = await collect(storage, settings, taxonomy, "prague", START, END)
     written = write_report(insights, tmp_path / "report")
     folder = tmp_path / "report"
     assert {p.name for p in written} == {
@@ -251,10 +256,10 @@ async def test_the_report_s_figures_with_small_ones_hidden(
 
 
 async def test_with_a_smaller_k_the_same_figures_are_shown(
-    seeded: tuple[Storage, str], settings: Settings, tmp_path: Path
+    seeded: tuple[Storage, str], settings: Settings, taxonomy: Taxonomy, tmp_path: Path
 ) -> None:
     storage, _ = seeded
-    insights = await collect(storage, settings, load_content(settings), "prague", START, END, k=2)
+    insights = await collect(storage, settings, taxonomy, "prague", START, END, k=2)
     write_report(insights, tmp_path)
     assert read(tmp_path, "questions_per_week")[1:] == [
         ["2026-03-02", "4", "8", "5"],
@@ -401,13 +406,12 @@ async def test_the_command_writes_a_page_that_chromium_shows_with_its_charts(
 
 
 async def test_the_coverage_report_shows_the_same_gaps(
-    seeded: tuple[Storage, str], settings: Settings
+    seeded: tuple[Storage, str], settings: Settings, taxonomy: Taxonomy
 ) -> None:
     from bot.tools.content.command import _gaps
 
     _, url = seeded
-    kb = load_content(settings)
-    text = await gaps_markdown(seeded[0], settings, kb, START, END)
+    text = await gaps_markdown(seeded[0], settings, taxonomy, START, END)
     prague = text.split("## prague\n")[1].split("\n## ")[0]
     assert prague.strip().splitlines() == [
         "| topic | questions | not answered | not answered % | did you mean % |",
@@ -423,5 +427,5 @@ async def test_the_coverage_report_shows_the_same_gaps(
     assert SECRET not in text and str(chat(901)) not in text
     # `content coverage` adds the section for the configured database (the last 90 days to today:
     # none of the seeded questions, which are from March 2026, unless today is close to them).
-    section = await asyncio.to_thread(_gaps, settings.model_copy(update={"database_url": url}), kb, 90)
+    section = await asyncio.to_thread(_gaps, settings.model_copy(update={"database_url": url}), taxonomy, 90)
     assert section.startswith("\n# Gaps people met, ") and "## prague" in section

@@ -9,7 +9,7 @@ loader finds names the file, the entry and the field in plain words, with a hint
 """
 
 from .base import Answer, KnowledgeBase, Taxonomy
-from .loader import load_knowledge_base
+from .loader import load_knowledge_base, load_taxonomy
 from .schema import (
     EMERGENCY_KEY,
     OLD_REVIEW_FIELDS,
@@ -36,4 +36,5 @@ __all__ = [
     "Severity",
     "Taxonomy",
     "load_knowledge_base",
+    "load_taxonomy",
 ]

@@ -15,7 +15,7 @@ from .schema import OLD_REVIEW_FIELDS, City, ContentError, Entry, KeyText, Probl
 
 T = TypeVar("T")
 
-__all__ = ["load_knowledge_base"]
+__all__ = ["load_knowledge_base", "load_taxonomy"]
 
 
 _FIELD_HINTS = {
@@ -134,6 +134,11 @@ def _read_yaml(path: Path, root: Path, problems: list[Problem]) -> tuple[Any, di
 def _rel(path: Path, root: Path) -> str:
     """A path as editors see it: relative to the folder that holds content/."""
     return str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else str(path)
+
+
+def load_taxonomy(root: Path) -> Taxonomy:
+    """Only the question keys and their topics (``keys.yml``), for tools that need no answers."""
+    return _load_taxonomy(root, [])
 
 
 def _load_taxonomy(root: Path, problems: list[Problem]) -> Taxonomy:

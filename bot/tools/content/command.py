@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from ...knowledge import KnowledgeBase
+from ...knowledge import KnowledgeBase, Taxonomy
 from ...render import render_plain
 from ...runtime import load_content, var_dir
 from ...settings import Settings, load_settings
@@ -63,7 +63,7 @@ def _run(args: argparse.Namespace) -> int:
             print("The content is ready to use.", file=sys.stderr)
         return 1 if errors else 0
     if args.action == "coverage":
-        text = coverage_markdown(settings, kb) + _gaps(settings, kb, args.days)
+        text = coverage_markdown(settings, kb) + _gaps(settings, kb.taxonomy, args.days)
         out_md = Path(args.output or var_dir(settings) / "coverage.md")
         out_md.parent.mkdir(parents=True, exist_ok=True)
         out_md.write_text(text, encoding="utf-8")
@@ -83,20 +83,20 @@ def _run(args: argparse.Namespace) -> int:
     raise AssertionError(args.action)
 
 
-def _gaps(settings: Settings, kb: KnowledgeBase, days: int) -> str:
+def _gaps(settings: Settings, taxonomy: Taxonomy, days: int) -> str:
     """The coverage report's section from the database, when there is one (a SQLite file is not
     created for it; a database that cannot be reached is said so)."""
     url = database_url(settings.database_url, settings.root)
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
         return "\n_No database yet: the gaps people met appear here once the bot has run._\n"
-    return asyncio.run(_read_gaps(settings, kb, days))
+    return asyncio.run(_read_gaps(settings, taxonomy, days))
 
 
-async def _read_gaps(settings: Settings, kb: KnowledgeBase, days: int) -> str:
+async def _read_gaps(settings: Settings, taxonomy: Taxonomy, days: int) -> str:
     try:
         async with Storage.from_settings(settings) as storage:
             end = storage.clock().date()
-            return await gaps_markdown(storage, settings, kb, end - dt.timedelta(days=days - 1), end)
+            return await gaps_markdown(storage, settings, taxonomy, end - dt.timedelta(days=days - 1), end)
     except (OSError, SQLAlchemyError) as exc:
         return f"\n_The database could not be read ({type(exc).__name__}): no gaps section._\n"
 

@@ -7,7 +7,7 @@ import datetime as dt
 from collections import defaultdict
 from pathlib import Path
 
-from ...knowledge import Entry, KnowledgeBase
+from ...knowledge import Entry, KnowledgeBase, Taxonomy
 from ...settings import Settings
 from ...storage import Storage
 from .checks import age_in_words
@@ -125,7 +125,7 @@ def coverage_png(settings: Settings, kb: KnowledgeBase, path: Path, today: dt.da
 
 
 async def gaps_markdown(
-    storage: Storage, settings: Settings, kb: KnowledgeBase, start: dt.date, end: dt.date, k: int = 5
+    storage: Storage, settings: Settings, taxonomy: Taxonomy, start: dt.date, end: dt.date, k: int = 5
 ) -> str:
     """What people asked that the content could not answer, per city and topic, as the insights report
     counts it (rates only, no text; figures resting on fewer than ``k`` people hidden)."""
@@ -141,7 +141,7 @@ async def gaps_markdown(
         f"{k} people is hidden, as in `python -m bot insights`.",
     ]
     for city in settings.cities:
-        insights = await collect(storage, settings, kb, city, start, end, k)
+        insights = await collect(storage, settings, taxonomy, city, start, end, k)
         table = insights.tables["topics"]
         lines += ["", f"## {city}", ""]
         if len(table.rows) == 1:

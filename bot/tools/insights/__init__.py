@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ...knowledge import KnowledgeBase
+from ...knowledge import Taxonomy, load_taxonomy
 from ...settings import Settings, load_settings
 from ...storage import Storage
 from .figures import Insights, build
@@ -34,7 +34,7 @@ def _partner_namer(settings: Settings, city: str) -> Any:
 async def collect(
     storage: Storage,
     settings: Settings,
-    kb: KnowledgeBase,
+    taxonomy: Taxonomy,
     city: str,
     start: dt.date,
     end: dt.date,
@@ -43,7 +43,6 @@ async def collect(
     """The report's figures for ``city`` from ``start`` to ``end`` (both days included, UTC)."""
     since = dt.datetime.combine(start, dt.time(), dt.UTC)
     until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), dt.UTC)
-    taxonomy = kb.taxonomy
     return build(
         city,
         start,
@@ -59,12 +58,12 @@ async def collect(
 
 
 async def _report(settings: Settings, args: argparse.Namespace) -> int:
-    from ...runtime import load_content, var_dir
+    from ...runtime import var_dir
 
-    kb = load_content(settings)
+    taxonomy = load_taxonomy(settings.path(settings.content_dir))
     folder = Path(args.out or var_dir(settings) / "insights" / f"{args.city}-{args.start}-{args.end}")
     async with Storage.from_settings(settings) as storage:
-        insights = await collect(storage, settings, kb, args.city, args.start, args.end, args.k)
+        insights = await collect(storage, settings, taxonomy, args.city, args.start, args.end, args.k)
     for path in write_report(insights, folder):
         print(path)
     return 0
