@@ -7,6 +7,7 @@ engine (Rasa model on loopback) and a real SQLite database.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,14 @@ async def test_onboarding_in_ukrainian_then_a_question_gets_an_answer_card(
     )
     report = await storage.feedback_report()
     assert any(row.key == "permit.renewal" and row.unhelpful == 1 for row in report)
+    # The insights report's counts: the question's outcome and the vote, without the text.
+    since, until = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+    usage = await storage.usage.rows("prague", since, until)
+    assert [(row.language, row.key, row.event) for row in usage] == [
+        ("uk", "permit.renewal", "answer"),
+        ("uk", "permit.renewal", "unhelpful"),
+    ]
+    assert usage[0].pseudonym == usage[1].pseudonym != 1001
 
 
 async def test_deep_link_chooses_the_city_and_arabic_answers_are_right_to_left(
