@@ -429,3 +429,29 @@ async def test_the_coverage_report_shows_the_same_gaps(
     # none of the seeded questions, which are from March 2026, unless today is close to them).
     section = await asyncio.to_thread(_gaps, settings.model_copy(update={"database_url": url}), taxonomy, 90)
     assert section.startswith("\n# Gaps people met, ") and "## prague" in section
+
+
+async def test_usage_outlives_the_person_untied_and_goes_after_the_retention(
+    seeded: tuple[Storage, str],
+) -> None:
+    from sqlalchemy import func, select
+
+    from bot.storage._models import Usage, UsagePerson
+
+    storage, _ = seeded
+    since, until = dt.datetime(2026, 1, 1, tzinfo=UTC), dt.datetime(2027, 1, 1, tzinfo=UTC)
+    before = await storage.usage.rows("prague", since, until)
+    async with storage.engine.connect() as connection:
+        pseudonyms = await connection.scalar(select(func.count()).select_from(UsagePerson))
+    assert pseudonyms == 27  # one per person who asked or voted (20 in Prague, 7 in Sofia)
+    assert await storage.forget(chat(101))
+    async with storage.engine.connect() as connection:
+        assert await connection.scalar(select(func.count()).select_from(UsagePerson)) == 26
+        columns = await connection.run_sync(lambda sync: set(Usage.__table__.columns.keys()))
+    assert columns == {"id", "city", "language", "key", "event", "pseudonym", "created_at"}
+    # Their questions still count, but nothing says any more whose they were.
+    assert await storage.usage.rows("prague", since, until) == before
+    # The retention limit: rows from before it go.
+    assert await storage.usage.purge(dt.datetime(2026, 3, 2, tzinfo=UTC)) == 1
+    limit = dt.datetime(2026, 3, 2, tzinfo=UTC)
+    assert await storage.usage.rows("prague", since, until) == [r for r in before if r.created_at >= limit]

@@ -13,10 +13,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ._database import Database, aware, language_code
+from ._database import Database, aware, changed, language_code
 from ._models import AuditEntry, Case, Person, Referral, Usage, UsagePerson
 
 __all__ = ["QUESTION_EVENTS", "USAGE_EVENTS", "HandoffRow", "ReferralRow", "UsageRow", "UsageStore"]
@@ -96,6 +96,11 @@ class UsageStore:
                     created_at=now,
                 )
             )
+
+    async def purge(self, before: datetime) -> int:
+        """Delete the usage rows from before ``before`` (the retention limit); how many went."""
+        async with self._db.session() as session, session.begin():
+            return await changed(session, delete(Usage).where(Usage.created_at < aware(before, "before")))
 
     async def rows(self, city: str, start: datetime, end: datetime) -> list[UsageRow]:
         """The city's usage from ``start`` (inclusive) to ``end`` (exclusive), oldest first."""

@@ -11,6 +11,7 @@ from telegram import BotCommand, BotCommandScopeChat, Update
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
+    ChatMemberHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -24,6 +25,7 @@ from ..settings import Settings
 from ..storage import Storage
 from . import buttons, callbacks, handlers, handoff
 from .context import BotContext, BotData
+from .delivery import Delivery, RateLimiter, chat_member_changed
 from .replay import ReplayingRequest
 
 __all__ = ["build_application", "webhook_options"]
@@ -57,15 +59,20 @@ def build_application(
         data.storage = storage or Storage.from_settings(settings, clock=clock or utcnow)
         if owned_storage:
             await data.storage.open()
+        assert data.delivery is not None
+        await data.delivery.open(data.storage)
         await set_commands(application)
 
     async def post_shutdown(application: BotApplication) -> None:
         data = application.bot_data
+        if data.delivery is not None:
+            await data.delivery.aclose()
         if owned_storage and data.storage is not None:
             await data.storage.aclose()
         if owned_services and data.services is not None:
             await data.services.aclose()
 
+    limiter = RateLimiter()
     builder = (
         Application.builder()
         .token(settings.telegram_token.get_secret_value())
@@ -76,12 +83,19 @@ def build_application(
         .request(ReplayingRequest())
         .post_init(post_init)
         .post_shutdown(post_shutdown)
+        .rate_limiter(limiter)
     )
     if settings.telegram_api_base_url:
         base = settings.telegram_api_base_url.rstrip("/")
         builder = builder.base_url(base).base_file_url(base.removesuffix("/bot") + "/file/bot")
     application: BotApplication = builder.build()
     application.bot_data.settings = settings
+    delivery = application.bot_data.delivery = limiter.delivery = Delivery(application.bot)
+
+    async def person_blocked(chat_id: int) -> None:
+        await handoff.close_for_blocked(BotContext(application), chat_id)
+
+    delivery.on_blocked = person_blocked
 
     private = filters.ChatType.PRIVATE
     application.add_handler(TypeHandler(Update, handlers.require_consent), group=-2)
@@ -136,6 +150,10 @@ def build_application(
         MessageHandler(private & ~filters.TEXT & ~filters.StatusUpdate.ALL, handlers.media)
     )
     application.add_handler(MessageHandler(private & filters.COMMAND, handlers.help_command))
+    # A person blocks or unblocks the bot (Telegram's my_chat_member update).
+    application.add_handler(
+        ChatMemberHandler(chat_member_changed, ChatMemberHandler.MY_CHAT_MEMBER), group=-4
+    )
     application.add_error_handler(handlers.error_handler)
     if application.job_queue is not None:
         application.job_queue.run_repeating(purge_expired, interval=dt.timedelta(hours=24), first=60)
@@ -157,6 +175,9 @@ async def purge_expired(context: BotContext) -> None:
         unanswered_older_than=dt.timedelta(days=privacy.unanswered_retention_days),
         audit_older_than=dt.timedelta(days=privacy.audit_retention_days),
     )
+    # The usage counts of the insights report are kept as long as the audit log.
+    audit_days = dt.timedelta(days=privacy.audit_retention_days)
+    deleted["usage"] = await context.storage.usage.purge(context.clock() - audit_days)
     logger.info("retention purge: %s", deleted)
 
 

@@ -1,4 +1,5 @@
-"""The typed context handlers receive: ``context.services``, ``context.storage``, ``context.gettext``."""
+"""The typed context handlers receive: ``context.services``, ``context.storage``, ``context.delivery``,
+``context.gettext``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from ..runtime import Services
     from ..settings import Settings
     from ..storage import Storage
+    from .delivery import Delivery
 
 __all__ = ["BotContext", "BotData", "ChatState"]
 
@@ -54,6 +56,8 @@ class BotData:
         self.settings: Settings | None = None
         self.services: Services | None = None
         self.storage: Storage | None = None
+        # The one layer everything the bot sends goes through (built with the application).
+        self.delivery: Delivery | None = None
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
@@ -80,6 +84,14 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], B
         if storage is None:
             raise RuntimeError("storage is not open")
         return storage
+
+    @property
+    def delivery(self) -> Delivery:
+        """The one layer everything the bot sends goes through (``delivery.py``)."""
+        delivery = self.bot_data.delivery
+        if delivery is None:
+            raise RuntimeError("the application has no delivery layer")
+        return delivery
 
     @property
     def clock(self) -> Clock:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from telegram import InlineKeyboardMarkup, Message, Update
-from telegram.constants import ChatAction
 from telegram.ext import ApplicationHandlerStop
 
 from nlu import normalise
@@ -14,6 +13,7 @@ from ..engine import InvalidQuestion, Outcome, Reply
 from ..language import native_name, negotiate
 from . import callbacks, handoff
 from .context import BotContext
+from .delivery import report
 from .ui import TOPIC_EMOJI, answer_card, answer_keyboard, city_keyboard, language_keyboard, rows, with_intro
 
 __all__ = [
@@ -316,7 +316,7 @@ async def question(update: Update, context: BotContext) -> None:
     person = await storage.get_person(chat.id)
     assert person is not None and person.city is not None  # require_consent ran first
     lang = await language_of(update, context)
-    await context.bot.send_chat_action(chat.id, ChatAction.TYPING)
+    context.delivery.typing(chat.id)
     try:
         reply = await context.services.engine.ask(message.text, person.city, lang)
     except InvalidQuestion as exc:
@@ -364,17 +364,22 @@ async def media(update: Update, context: BotContext) -> None:
 
 
 async def error_handler(update: object, context: BotContext) -> None:
-    """Log the error type (never message texts or tokens) and apologise in the person's language."""
-    logger.error("handler failed: %s", type(context.error).__name__, exc_info=context.error)
+    """Log the error type (never message texts or tokens) and apologise in the person's language,
+    through the delivery layer (a flood limit's ``retry_after`` is waited out first); nothing more goes
+    to a person who blocked the bot."""
+    chat = update.effective_chat if isinstance(update, Update) else None
+    if not report(context.error, chat.id if chat else None):
+        return
     if isinstance(update, Update) and update.effective_message is not None:
         try:
             lang = await language_of(update, context)
             _ = context.translations(lang).gettext
-            await update.effective_message.reply_text(
+            await context.delivery.reply(
+                update.effective_message,
                 _(
                     "Sorry, something went wrong on my side. Please try again, "
                     "or talk to a person with /human."
-                )
+                ),
             )
-        except Exception:  # the apology itself failed: nothing more to do
-            logger.exception("could not send the apology")
+        except Exception as exc:  # the apology itself failed: nothing more to do
+            logger.warning("could not send the apology: %s", type(exc).__name__)

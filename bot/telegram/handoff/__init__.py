@@ -19,6 +19,7 @@ loses none.
 """
 
 from .buttons import case_button, quick_button
+from .delivery import close_for_blocked
 from .commands import (
     close_command,
     command_descriptions,
@@ -39,6 +40,7 @@ __all__ = [
     "QUICK_REPLIES",
     "case_button",
     "close_command",
+    "close_for_blocked",
     "command_descriptions",
     "end_case_for_erasure",
     "note",

@@ -9,9 +9,9 @@ from telegram import Message, Update
 from ...language import native_name
 from ..callbacks import CaseAction, QuickReply
 from ..context import BotContext
-from .delivery import to_person
+from .delivery import not_delivered, to_person
 from .staff import StaffTurn, announce_claim, end_case, is_staff, staff_name, take
-from .texts import NOT_DELIVERED, QUICK_REPLIES, person_texts
+from .texts import QUICK_REPLIES, person_texts
 
 __all__ = ["case_button", "quick_button"]
 
@@ -83,8 +83,9 @@ async def _send_quick(context: BotContext, turn: StaffTurn, index: int) -> None:
         return
     text = QUICK_REPLIES[index]
     _p = person_texts(context, owned).gettext
-    if not await to_person(context, owned, "🙋 " + _p("Caseworker:") + "\n" + _p(text)):
-        await menu.reply_text("⚠️ " + _(NOT_DELIVERED))
+    sent = await to_person(context, owned, "🙋 " + _p("Caseworker:") + "\n" + _p(text))
+    if not sent:
+        await menu.reply_text(not_delivered(context, group.language, sent))
         return
     await context.storage.cases.audit(owned.id, "quick", user.id, str(index))
     await context.storage.add_turn(owned.chat_id, "staff", _p(text), None)

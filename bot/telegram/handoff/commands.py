@@ -14,10 +14,18 @@ from ..callbacks import QuickReply
 from ..context import BotContext
 from ..ui import answer_card, with_intro
 from .cards import open_case_topic, partner_name
-from .delivery import close_topic, message_kind, pages_to_person, relay_to_person, to_person, to_topic
+from .delivery import (
+    close_topic,
+    message_kind,
+    not_delivered,
+    pages_to_person,
+    relay_to_person,
+    to_person,
+    to_topic,
+)
 from .reminders import reminder_time
 from .staff import StaffTurn, end_case, mention, staff_case, staff_name, take
-from .texts import NOT_DELIVERED, QUICK_REPLIES, person_texts
+from .texts import QUICK_REPLIES, person_texts
 
 __all__ = [
     "close_command",
@@ -40,9 +48,9 @@ async def staff_message(context: BotContext, turn: StaffTurn) -> None:
         return
     _p = person_texts(context, owned).gettext
     kind = message_kind(message)
-    if not await relay_to_person(context, owned, message, kind, "🙋 " + _p("Caseworker:")):
-        _ = context.translations(group.language).gettext
-        await message.reply_text("⚠️ " + _(NOT_DELIVERED))
+    sent = await relay_to_person(context, owned, message, kind, "🙋 " + _p("Caseworker:"))
+    if not sent:  # the topic says why
+        await message.reply_text(not_delivered(context, group.language, sent))
         return
     await context.storage.cases.audit(owned.id, "reply", user.id)
     await context.storage.add_turn(owned.chat_id, "staff", message.text or f"[{kind}]", None)
@@ -80,8 +88,9 @@ async def send_answer(context: BotContext, turn: StaffTurn) -> None:
     _p = person_texts(context, owned).gettext
     sent = with_intro(answer, _p("A caseworker sent you this information:"))
     pages = answer_card(services.engine, sent)
-    if not await pages_to_person(context, owned, pages, "deliver an answer of {case}"):
-        await message.reply_text("⚠️ " + _(NOT_DELIVERED))
+    delivered = await pages_to_person(context, owned, pages, "deliver an answer of {case}")
+    if not delivered:
+        await message.reply_text(not_delivered(context, group.language, delivered))
         return
     await context.storage.cases.audit(owned.id, "send", user.id, key)
     await context.storage.add_turn(owned.chat_id, "bot", answer.text[:500], key)

@@ -1,28 +1,36 @@
 """The one place the handoff sends from: the case's topic, the person, relayed copies, the card.
 
-Every send goes through ``_attempt``: a Telegram error is logged with the case number and the error
-type (never a message text or a token) and the caller learns that the send failed, so it can tell
-whoever is waiting. Replies to a staff member's own command are not sent here: they go back to the
-message that asked (``message.reply_text``).
+Every send goes through the application's delivery layer (``context.delivery``: flood limits,
+retries, a label sent apart from a caption it would make too long) and then through ``_attempt``: what
+finally failed is logged with the case number and the error type (never a message text or a token),
+and the caller gets a ``Sent`` that is false and says why (``not_delivered`` words it for staff).
+When the person turns out to have blocked the bot, their case is closed (``close_for_blocked``).
 """
 
 from __future__ import annotations
 
 import functools
+import html
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from telegram import InlineKeyboardMarkup, Message
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 
 from ...storage import CaseData
 from ..context import BotContext
+from ..delivery import Failure, Undelivered
 from ..ui import rtl, split_text
+from .texts import N_, NOT_DELIVERED
 
 __all__ = [
     "CAPTIONED",
+    "Sent",
+    "close_for_blocked",
     "close_topic",
     "message_kind",
+    "not_delivered",
     "open_topic",
     "pages_to_person",
     "relay_to_person",
@@ -46,19 +54,51 @@ def message_kind(message: Message) -> str:
     return "message"
 
 
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What became of a send: true when it arrived; otherwise ``failure`` says why."""
+
+    failure: Failure | None = None
+
+    def __bool__(self) -> bool:
+        return self.failure is None
+
+
+# Why a caseworker's message did not reach the person, in the staff group's language.
+_WHY = {
+    Failure.BLOCKED: NOT_DELIVERED,
+    Failure.REFUSED: N_(
+        "Not delivered: Telegram refused this message (for example a file it does not accept). "
+        "Please send it in another form."
+    ),
+    Failure.UNREACHABLE: N_(
+        "Not delivered: Telegram could not be reached, even after several tries. Please send it "
+        "again in a few minutes."
+    ),
+}
+
+
+def not_delivered(context: BotContext, language: str, sent: Sent) -> str:
+    """For the topic: why a message to the person did not arrive (plain text, in ``language``)."""
+    return "⚠️ " + context.gettext(language, _WHY[sent.failure or Failure.UNREACHABLE])
+
+
 async def _attempt(
     case: CaseData, what: str, send: Callable[[], Awaitable[object]], level: int = logging.WARNING
-) -> bool:
-    """Run ``send``; False (and a log line "could not ``what``") when Telegram refuses it.
+) -> Sent:
+    """Run ``send``; a false ``Sent`` (and a log line "could not ``what``") when it finally failed.
 
     ``what`` may name the case as ``{case}``, e.g. "write to the topic of {case}".
     """
     try:
         await send()
-    except TelegramError as exc:
+    except Undelivered as exc:
+        logger.log(level, "could not %s: %s (%s)", what.format(case=case.number), exc.failure, exc.error)
+        return Sent(exc.failure)
+    except TelegramError as exc:  # a request made around the delivery layer
         logger.log(level, "could not %s: %s", what.format(case=case.number), type(exc).__name__)
-        return False
-    return True
+        return Sent(Failure.REFUSED if isinstance(exc, BadRequest) else Failure.UNREACHABLE)
+    return Sent()
 
 
 async def open_topic(
@@ -76,14 +116,11 @@ async def open_topic(
     opened: list[int] = []
 
     async def send() -> None:
-        topic = await context.bot.create_forum_topic(chat_id, title)
-        posted = await context.bot.send_message(
-            chat_id,
-            card,
-            message_thread_id=topic.message_thread_id,
-            parse_mode="HTML",
-            reply_markup=keyboard,
-            disable_web_page_preview=True,
+        topic = await context.delivery.request(
+            chat_id, lambda: context.bot.create_forum_topic(chat_id, title)
+        )
+        posted = await context.delivery.send(
+            chat_id, card, html=True, markup=keyboard, thread_id=topic.message_thread_id, preview=False
         )
         opened.extend((topic.message_thread_id, posted.message_id))
 
@@ -100,36 +137,35 @@ async def to_topic(context: BotContext, case: CaseData, text: str) -> None:
     await _attempt(
         case,
         "write to the topic of {case}",
-        lambda: context.bot.send_message(
-            case.group_chat_id, text, message_thread_id=thread_id, parse_mode="HTML"
-        ),
+        lambda: context.delivery.send(case.group_chat_id, text, html=True, thread_id=thread_id),
     )
 
 
 async def to_person(
     context: BotContext, case: CaseData, text: str, markup: InlineKeyboardMarkup | None = None
-) -> bool:
-    """A message from the bot to the person, in their writing direction; False if it did not arrive."""
+) -> Sent:
+    """A message from the bot to the person, in their writing direction; false if it did not arrive."""
     return await _attempt(
         case,
         "write to the person of {case}",
-        lambda: context.bot.send_message(case.chat_id, rtl(case.language, text), reply_markup=markup),
+        lambda: context.delivery.send(case.chat_id, rtl(case.language, text), markup=markup),
     )
 
 
 async def pages_to_person(
     context: BotContext, case: CaseData, pages: Sequence[str], what: str, *, each: bool = False
-) -> bool:
+) -> Sent:
     """An answer card (HTML pages) to the person. ``each``: try every page even when one fails (the
     emergency numbers); otherwise stop at the first failure. False if any page did not arrive."""
 
     async def send(page: str) -> None:
-        await context.bot.send_message(case.chat_id, page, parse_mode="HTML", disable_web_page_preview=True)
+        await context.delivery.send(case.chat_id, page, html=True, preview=False)
 
     if each:
-        delivered = True
+        delivered = Sent()
         for page in pages:
-            delivered = await _attempt(case, what, functools.partial(send, page)) and delivered
+            sent = await _attempt(case, what, functools.partial(send, page))
+            delivered = delivered and sent
         return delivered
 
     async def send_all() -> None:
@@ -141,7 +177,7 @@ async def pages_to_person(
 
 async def relay_to_topic(
     context: BotContext, case: CaseData, message: Message, kind: str, label: str
-) -> bool:
+) -> Sent:
     """Copy the person's message into the case's topic, marked 👤 (``label``: the topic it seems to be
     about, added to texts)."""
     thread_id = case.thread_id
@@ -149,29 +185,31 @@ async def relay_to_topic(
     async def send() -> None:
         if message.text is not None:
             for chunk in split_text("👤 " + message.text + label):
-                await context.bot.send_message(case.group_chat_id, chunk, message_thread_id=thread_id)
+                await context.delivery.send(case.group_chat_id, chunk, thread_id=thread_id)
         else:
-            caption = "👤 " + (message.caption or "") if kind in CAPTIONED else None
-            await message.copy(case.group_chat_id, message_thread_id=thread_id, caption=caption)
+            mark = "👤" if kind in CAPTIONED else None
+            await context.delivery.copy(
+                case.group_chat_id, message, thread_id=thread_id, label=mark, joiner=" "
+            )
 
     return await _attempt(case, "copy a message into the topic of {case}", send, logging.ERROR)
 
 
 async def relay_to_person(
     context: BotContext, case: CaseData, message: Message, kind: str, label: str
-) -> bool:
-    """Copy a staff member's message to the person, under ``label`` (who it is from)."""
+) -> Sent:
+    """Copy a staff member's message to the person, under ``label`` (who it is from). A label that
+    would push a caption over 1,024 characters goes as a message of its own, just before the copy."""
 
     async def send() -> None:
         if message.text is not None:
             for chunk in split_text(label + "\n" + message.text):
-                await context.bot.send_message(case.chat_id, rtl(case.language, chunk))
+                await context.delivery.send(case.chat_id, rtl(case.language, chunk))
         elif kind in CAPTIONED:
-            caption = label + ("\n" + message.caption if message.caption else "")
-            await message.copy(case.chat_id, caption=caption)
+            await context.delivery.copy(case.chat_id, message, label=label)
         else:
-            await context.bot.send_message(case.chat_id, rtl(case.language, label))
-            await message.copy(case.chat_id)
+            await context.delivery.send(case.chat_id, rtl(case.language, label))
+            await context.delivery.copy(case.chat_id, message)
 
     return await _attempt(case, "deliver a reply of {case}", send)
 
@@ -186,7 +224,7 @@ async def update_card(
     await _attempt(
         case,
         "update the card of {case}",
-        lambda: context.bot.edit_message_reply_markup(case.group_chat_id, card_id, reply_markup=markup),
+        lambda: context.delivery.edit_markup(case.group_chat_id, card_id, markup),
         level,
     )
 
@@ -199,6 +237,25 @@ async def close_topic(context: BotContext, case: CaseData) -> None:
     await _attempt(
         case,
         "close the topic of {case}",
-        lambda: context.bot.close_forum_topic(case.group_chat_id, thread_id),
+        lambda: context.delivery.request(
+            case.group_chat_id, lambda: context.bot.close_forum_topic(case.group_chat_id, thread_id)
+        ),
         logging.INFO,
     )
+
+
+async def close_for_blocked(context: BotContext, chat_id: int) -> None:
+    """The person blocked the bot: their open case closes, and its topic says why."""
+    case = await context.storage.cases.open_of(chat_id)
+    if case is None or await context.storage.cases.close(case.id, None, "blocked") is None:
+        return
+    group = context.settings.staff_group(case.city, case.partner)
+    language = group.language if group is not None else context.settings.default_language
+    _ = context.translations(language).gettext
+    # TRANSLATORS: in the case's topic; {case} is the case number, e.g. C-0042.
+    note = _(
+        "{case}: the person has blocked the bot, so nothing more can reach them. This case is closed."
+    ).format(case=case.number)
+    await to_topic(context, case, "🚫 " + html.escape(note))
+    await update_card(context, case, None, logging.INFO)
+    await close_topic(context, case)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from telegram import InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ChatMemberStatus
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 
 from ...storage import CaseData
 from ..callbacks import Rating
@@ -19,7 +19,7 @@ from ..context import BotContext
 from .cards import card_keyboard
 from .delivery import close_topic, to_person, to_topic, update_card
 from .referrals import referral_claimed
-from .texts import person_texts
+from .texts import N_, person_texts
 
 if TYPE_CHECKING:
     from ...settings import StaffGroup
@@ -48,9 +48,22 @@ async def is_staff(context: BotContext, group: StaffGroup, user: User | None) ->
         return False
     try:
         member = await context.bot.get_chat_member(group.chat_id, user.id)
-    except TelegramError:
+    except BadRequest:  # a user Telegram does not know here
         return False
+    except TelegramError as exc:  # no answer even after the delivery layer's retries
+        raise StaffUnchecked from exc
     return member.status in STAFF_STATUSES
+
+
+class StaffUnchecked(Exception):
+    """Telegram did not say whether someone is staff (it could not be reached)."""
+
+
+# TRANSLATORS: a reply in the topic, to a caseworker's message that could not be passed on.
+UNCHECKED = N_(
+    "Not sent: I could not check that you are a caseworker of this group (Telegram did not answer). "
+    "Please send your message again in a minute."
+)
 
 
 async def staff_name(context: BotContext, group: StaffGroup, user_id: int | None) -> str:
@@ -89,7 +102,14 @@ async def _staff_turn(update: Update, context: BotContext) -> StaffTurn | None:
     if case is None:
         return None
     group = context.settings.staff_group(case.city, case.partner)
-    if group is None or not await is_staff(context, group, user):
+    try:
+        staff = group is not None and await is_staff(context, group, user)
+    except StaffUnchecked:
+        assert group is not None
+        logger.warning("could not check who wrote in the topic of %s", case.number)
+        await context.delivery.reply(message, "⚠️ " + context.gettext(group.language, UNCHECKED))
+        return None
+    if not staff or group is None:
         logger.info("ignored an update from someone who is not staff in the topic of %s", case.number)
         return None
     assert user is not None
