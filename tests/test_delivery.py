@@ -30,7 +30,7 @@ STAFF = -1002000000001
 class Layer:
     """A bot with the application's rate limiter and delivery layer, on the fake Bot API."""
 
-    def __init__(self, api: FakeBotAPI, bot: ExtBot[None], delivery: Delivery, storage: Storage) -> None:
+    def __init__(self, api: FakeBotAPI, bot: ExtBot[int], delivery: Delivery, storage: Storage) -> None:
         self.api, self.bot, self.delivery, self.storage = api, bot, delivery, storage
         self.closed: list[int] = []  # chats whose case on_blocked was asked to close
 
@@ -45,7 +45,7 @@ async def layer(tmp_path: Path) -> AsyncIterator[Layer]:
         Storage(f"sqlite+aiosqlite:///{tmp_path / 'delivery.db'}") as storage,
     ):
         limiter = RateLimiter()
-        bot: ExtBot[None] = ExtBot(
+        bot: ExtBot[int] = ExtBot(
             TOKEN, base_url=api.base_url, base_file_url=api.base_file_url, rate_limiter=limiter
         )
         delivery = limiter.delivery = Delivery(bot, backoff=0.05)

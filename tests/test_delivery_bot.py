@@ -33,6 +33,11 @@ QUESTIONS = (
 )
 
 
+def answered(chat_id: int) -> Callable[[Call], bool]:
+    """A message that reached ``chat_id``."""
+    return lambda call: call.ok and sent_to(call, chat_id)
+
+
 async def test_after_a_five_second_storm_of_429s_every_reply_arrives_and_none_is_an_apology(
     world: World, services: Services
 ) -> None:
@@ -46,9 +51,7 @@ async def test_after_a_five_second_storm_of_429s_every_reply_arrives_and_none_is
         for person, question in zip(people, QUESTIONS, strict=True):
             await person.user.send(question)
         for person in people:
-            await api.wait_for(
-                "sendMessage", lambda c, p=person: c.ok and sent_to(c, p.user.id), since=mark, timeout=60
-            )
+            await api.wait_for("sendMessage", answered(person.user.id), since=mark, timeout=60)
         calls = api.calls[mark:]
         floods = [c for c in calls if c.error and c.error.startswith("Too Many Requests")]
         assert {"sendChatAction", "sendMessage"} <= {c.method for c in floods}
@@ -123,8 +126,8 @@ async def test_long_captions_dropped_connections_and_a_silent_staff_check_lose_n
         api.faults.add(DROP, chat=3201, times=1)
         mark = len(api.calls)
         await world.jana.send("Pošlete prosím sken.", chat=PRAGUE, thread_id=thread)
-        reply = await api.wait_for("sendMessage", lambda c: sent_to(c, 3201) and c.ok, since=mark)
-        assert reply.params["text"] == label + "\nPošlete prosím sken."
+        relayed = await api.wait_for("sendMessage", answered(3201), since=mark)
+        assert relayed.params["text"] == label + "\nPošlete prosím sken."
         assert [c.error for c in api.calls[mark:] if sent_to(c, 3201)] == ["connection dropped", None]
 
         # The staff check fails twice (500): retried, the reply still arrives.

@@ -19,7 +19,6 @@ loses none.
 """
 
 from .buttons import case_button, quick_button
-from .delivery import close_for_blocked
 from .commands import (
     close_command,
     command_descriptions,
@@ -30,6 +29,7 @@ from .commands import (
     staff_message,
     transfer,
 )
+from .delivery import close_for_blocked
 from .partners import refer
 from .person import end_case_for_erasure, open_case, rate, relay_from_person
 from .referrals import remind_referrals, share_button
