@@ -78,6 +78,9 @@ def _charts(insights: Insights) -> list[tuple[str, str]]:
         ax.set_ylabel("questions")
         ax.legend(ncol=4, fontsize=8, frameon=False)
         ax.tick_params(axis="x", rotation=45)
+        if any(isinstance(v, Cell) and v.value and not v.shown for row in weekly.rows for v in row):
+            note = "Hidden figures are left out: some weeks' bars are lower than all their questions."
+            fig.text(0.01, 0.01, note, fontsize=8, color="#4a5258")
     else:
         empty(ax)
     fig.tight_layout()
