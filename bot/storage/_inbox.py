@@ -210,7 +210,8 @@ class InboxStore:
             await changed(session, stmt)
 
     async def done(self, update_id: int, *, failed: bool = False) -> None:
-        """The update is handled (or given up): its content goes, its id stays until purged."""
+        """The update is handled (or given up): its content goes; its id, and which worker handled
+        it (``claimed_by``), stay until purged."""
         stmt = (
             update(InboxEntry)
             .where(InboxEntry.update_id == update_id)
@@ -218,7 +219,6 @@ class InboxStore:
                 state="failed" if failed else "done",
                 data=None,
                 sent=None,
-                claimed_by=None,
                 claimed_until=None,
                 done_at=self._db.clock(),
             )
