@@ -315,3 +315,37 @@ async def test_referral_without_consent_to_another_city_is_reminded_to_both_when
             ("remind", "referral", "osijek-centre"),
         ]
         nothing_personal(log, [words])
+
+
+async def test_after_a_declined_referral_a_transfer_carries_no_conversation(
+    world: PartnerWorld, services: Services
+) -> None:
+    api, t = world.api, world.t
+    async with world.running() as storage:
+        person = Chat(api, api.user(3005, "Iryna", language_code="uk"), services)
+        await person.onboard("uk", "prague")
+        words = "я хочу переїхати до Осієка"
+        await person.say(words)
+        thread, _card = await world.new_case(person.say("/human"), PRAGUE)
+        mark = len(api.calls)
+        legal_thread, legal_card = await world.new_case(
+            world.jana.send("/refer legal", chat=PRAGUE, thread_id=thread), PRAGUE_LEGAL
+        )
+        assert words not in legal_card["text"]
+        asked = await api.wait_for(
+            "sendMessage", lambda c: sent_to(c, 3005) and "reply_markup" in c.params, since=mark
+        )
+        await person.press(asked.result, "✖️ " + t("uk", "No, do not share it"))
+
+        # Legal aid sends the case on to Osijek: the person's earlier conversation stays behind.
+        _thread, card = await world.new_case(
+            world.mira.send("/transfer osijek", chat=PRAGUE_LEGAL, thread_id=legal_thread), OSIJEK
+        )
+        assert words not in card["text"]
+        withheld = t(
+            "hr",
+            "The person has not agreed (yet) to share their conversation with this organisation: "
+            "you see only the topic, their language and city.",
+        )
+        assert withheld in card["text"]
+        assert [r.consent for r in await storage.referrals.of_case(1)] == [False]

@@ -97,6 +97,14 @@ class ReferralStore:
         async with self._db.session() as session, session.begin():
             return [record(ReferralData, row) for row in (await session.execute(stmt)).all()]
 
+    async def withheld(self, case_id: int) -> bool:
+        """The case's latest referral has no yes from the person: its conversation stays with the
+        partners that had it (a later transfer or referral carries only topic, language and city)."""
+        stmt = select(Referral.consent).where(Referral.case_id == case_id).order_by(Referral.id.desc())
+        async with self._db.session() as session, session.begin():
+            consent = (await session.execute(stmt.limit(1))).one_or_none()
+        return consent is not None and consent.consent is not True
+
     async def answer(self, referral_id: int, chat_id: int, consent: bool) -> ReferralData | None:
         """The person's answer (only the first counts, only for a referral of their own case)."""
         now = self._db.clock()

@@ -69,7 +69,8 @@ async def case_card(
     conversation: bool = True,
 ) -> str:
     """The case card (HTML): who, where, what about, and the recent conversation (unless
-    ``conversation`` is False: a referral the person has not agreed to share it with)."""
+    ``conversation`` is False, or the person has not agreed to share it with the case's last referral:
+    a referral, or a transfer after one, carries only the topic, language and city)."""
     services = context.services
     engine, kb = services.engine, services.kb
     _ = context.translations(group.language).gettext
@@ -101,7 +102,7 @@ async def case_card(
         "<b>" + html.escape(_("Recent conversation")) + "</b>",
     ]
     turns = await context.storage.recent_turns(case.chat_id, context.settings.handoff.card_turns)
-    if not conversation:
+    if not conversation or await context.storage.referrals.withheld(case.id):
         turns = []
         lines.append(
             html.escape(
