@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 from telegram import Bot
 
 from bot.storage import Storage
+from bot.storage._models import Feedback, Turn
 from bot.telegram import replay
 from bot.telegram.inbox import chat_key
 
@@ -195,3 +197,27 @@ async def test_a_replayed_update_gets_its_sends_from_the_record_without_calling_
                 "And a follow-up",
             ]
             assert len(api.calls_of("sendChatAction")) == 2
+
+
+async def test_sqlite_lets_many_handlers_write_at_once_without_database_is_locked(tmp_path: Path) -> None:
+    """32 chats handled at once, each writing in turn after reading: on SQLite, WAL lets readers go on
+    while one writes, and the busy timeout makes writers wait their turn instead of failing."""
+    async with Storage(f"sqlite+aiosqlite:///{tmp_path / 'busy.db'}") as storage:
+        async with storage.engine.connect() as connection:
+            assert (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar() == "wal"
+            assert (await connection.exec_driver_sql("PRAGMA busy_timeout")).scalar() == 30_000
+
+        async def conversation(chat_id: int) -> None:
+            for n in range(5):
+                async with storage.session() as session, session.begin():
+                    seen = await session.scalar(select(func.count()).select_from(Turn))
+                    await asyncio.sleep(0)  # another chat's transaction gets its turn here
+                    session.add(
+                        Feedback(city="prague", language="en", key=f"k{seen}", helpful=True, created_at=T0)
+                    )
+                await storage.add_turn(chat_id, "user", f"question {n}")
+
+        await asyncio.gather(*(conversation(chat_id) for chat_id in range(1, 33)))
+        assert sum(row.helpful for row in await storage.feedback_report()) == 32 * 5
+        turns = await storage.recent_turns(32, limit=20)
+        assert [t.text for t in turns] == [f"question {n}" for n in range(5)]

@@ -47,28 +47,14 @@ async def changed(session: AsyncSession, stmt: Delete | Update) -> int:
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-def _enable_sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    """Foreign keys; WAL, so that readers never wait for the writer; a busy timeout, so that writers
+    wait their turn (concurrent handlers do meet) instead of failing with "database is locked"."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    """WAL (readers never wait for the writer), a busy timeout, and transactions begun by SQLAlchemy."""
-    # The driver must not open transactions on its own: ``_begin_immediate`` does.
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
-
-
-def _begin_immediate(connection: Any) -> None:
-    """Take the write lock when a transaction begins, waiting for it up to the busy timeout. A deferred
-    transaction that reads and then writes fails at once with "database is locked" when another
-    connection wrote in between; an immediate one waits its turn instead."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -95,19 +81,12 @@ class Database:
         sqlite_backend = self.url.get_backend_name() == "sqlite"
         engine = create_async_engine(self.url, pool_pre_ping=not sqlite_backend)
         if sqlite_backend:
-            event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
+            event.listen(engine.sync_engine, "connect", _configure_sqlite)
         try:
             await migrate(engine)
         except BaseException:
             await engine.dispose()
             raise
-        if sqlite_backend and (self.url.database or ":memory:") != ":memory:":
-            # Migrations ran with the driver's own transactions (their pragmas need that); the
-            # application's connections take SQLite's write lock at BEGIN, in WAL mode.
-            await engine.dispose()
-            engine = create_async_engine(self.url)
-            event.listen(engine.sync_engine, "connect", _configure_sqlite)
-            event.listen(engine.sync_engine, "begin", _begin_immediate)
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
 

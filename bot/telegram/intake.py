@@ -20,7 +20,6 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
@@ -177,12 +176,11 @@ class WebhookServer:
     """Receives Telegram's POSTs on ``telegram.listen:port`` at the path of ``webhook_url``."""
 
     def __init__(self, settings: Settings, inbox: Inbox) -> None:
-        telegram = settings.telegram
-        if not telegram.webhook_url or telegram.webhook_secret is None:
-            raise ValueError("webhook mode needs TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET")
-        self.settings = settings
-        self.path = "/" + httpx.URL(telegram.webhook_url).path.lstrip("/")
-        self.secret = telegram.webhook_secret.get_secret_value()
+        from .app import webhook_options  # the one reading of the webhook settings
+
+        self.options = webhook_options(settings)  # raises without a URL and a secret token
+        self.path = "/" + str(self.options["url_path"])
+        self.secret = str(self.options["secret_token"])
         self.inbox = inbox
         self._server: tornado.httpserver.HTTPServer | None = None
 
@@ -190,17 +188,16 @@ class WebhookServer:
         app = tornado.web.Application(
             [(self.path, _WebhookHandler, {"inbox": self.inbox, "secret": self.secret})]
         )
-        telegram = self.settings.telegram
-        sockets = tornado.netutil.bind_sockets(telegram.port, telegram.listen)
+        sockets = tornado.netutil.bind_sockets(self.options["port"], self.options["listen"])
         self._server = tornado.httpserver.HTTPServer(app, xheaders=True)
         self._server.add_sockets(sockets)
 
     async def register(self, bot: Bot) -> None:
         """Tell Telegram where to send updates (the leader does, once it leads)."""
-        telegram = self.settings.telegram
-        assert telegram.webhook_url is not None
         await bot.set_webhook(
-            telegram.webhook_url, secret_token=self.secret, allowed_updates=Update.ALL_TYPES
+            self.options["webhook_url"],
+            secret_token=self.secret,
+            allowed_updates=self.options["allowed_updates"],
         )
 
     async def stop(self) -> None:
