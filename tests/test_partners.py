@@ -155,6 +155,21 @@ async def test_referral_with_consent_brings_the_conversation_and_the_referrer_se
             world.jana.send("Dobrý den, podívám se na to.", chat=PRAGUE, thread_id=thread), 2
         )
 
+        # /refer alone lists the other partners, in every city; only the owner may refer.
+        mark = len(api.calls)
+        await world.jana.send("/refer", chat=PRAGUE, thread_id=thread)
+        usage = await api.wait_for("sendMessage", lambda c: sent_to(c, PRAGUE), since=mark)
+        listed = usage.params["text"].split("\n")[1:]
+        osijek = services.engine.city_name("osijek", "cs")
+        prague = services.engine.city_name("prague", "cs")
+        assert listed == [f"legal — {LEGAL} ({prague})", f"osijek-centre — {OSIJEK_CENTRE} ({osijek})"]
+        mark = len(api.calls)
+        await world.petr.send("/refer legal", chat=PRAGUE, thread_id=thread)
+        refused = await api.wait_for("sendMessage", lambda c: sent_to(c, PRAGUE), since=mark)
+        assert refused.params["text"] == t("cs", "Only {name}, who claimed this case, can refer it.").format(
+            name="Jana"
+        )
+
         # Jana refers the case to legal aid: a new topic there, with the note but not the conversation.
         note = "needs a lawyer for unpaid wages"
         mark = len(api.calls)
