@@ -244,10 +244,16 @@ async def test_the_report_s_figures_with_small_ones_hidden(
         ["Integration Centre", "Legal Aid", "5", few, few],
         ["all", "all", "5", few, few],
     ]
-    # No text people wrote, no chat id, group, topic, staff or case id in any file.
+    # No text people wrote, no chat id, pseudonym, group, topic, staff or case id in any file.
+    since = dt.datetime.combine(START, dt.time(), UTC)
+    pseudonyms = {
+        str(row.pseudonym) for row in await storage.usage.rows("prague", since, since + dt.timedelta(days=14))
+    }
+    assert len(pseudonyms) == 20
     for path in written:
         content = path.read_text(encoding="utf-8")
         assert SECRET not in content
+        assert not any(p in content for p in pseudonyms)
         for n in [*range(101, 107), 201, 202, 203, 205, 206, 207, 301, 302, *range(401, 406)]:
             assert str(chat(n)) not in content
             assert str(5000 + n) not in content and str(7000 + n) not in content
