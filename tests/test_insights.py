@@ -15,6 +15,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as settings_hypothesis
+from hypothesis import strategies as st
 
 from bot.knowledge import Taxonomy, load_taxonomy
 from bot.settings import ROOT, Settings
@@ -461,3 +464,58 @@ async def test_usage_outlives_the_person_untied_and_goes_after_the_retention(
     assert await storage.usage.purge(dt.datetime(2026, 3, 2, tzinfo=UTC)) == 1
     limit = dt.datetime(2026, 3, 2, tzinfo=UTC)
     assert await storage.usage.rows("prague", since, until) == [r for r in before if r.created_at >= limit]
+
+
+def _known_cells(cells: list[Cell], groups: list[Group]) -> set[int]:
+    """What a reader can work out: the shown cells, and any cell that is the one unknown of a sum."""
+    known = {id(c) for c in cells if c.shown}
+    while True:
+        new = [
+            unknown[0]
+            for g in groups
+            if len(unknown := [c for c in [*g.parts, g.total] if id(c) not in known]) == 1
+        ]
+        if not new:
+            return known
+        known |= {id(c) for c in new}
+
+
+@settings_hypothesis(max_examples=150, deadline=None)
+@given(
+    table=st.lists(
+        st.lists(
+            st.tuples(st.frozensets(st.integers(0, 40), max_size=9), st.booleans()), min_size=1, max_size=5
+        ),
+        min_size=1,
+        max_size=5,
+    ).filter(lambda rows: len({len(r) for r in rows}) == 1),
+    k=st.integers(2, 6),
+)
+def test_whatever_the_table_no_small_figure_can_be_worked_out(
+    table: list[list[tuple[frozenset[int], bool]]], k: int
+) -> None:
+    # A table with row totals, column totals and a grand total, as the weekly table has; some cells
+    # are not printed (like "answered"), but may still be worked out.
+    grid = [[Cell(len(p), p, published=shown or not p) for p, shown in row] for row in table]
+    rows = [Cell(sum(c.value for c in r), frozenset().union(*(c.people for c in r))) for r in grid]
+    columns = [
+        Cell(sum(r[j].value for r in grid), frozenset().union(*(r[j].people for r in grid)))
+        for j in range(len(grid[0]))
+    ]
+    grand = Cell(sum(c.value for c in rows), frozenset().union(*(c.people for c in rows)))
+    groups = [Group(r, t) for r, t in zip(grid, rows, strict=True)]
+    groups += [Group([r[j] for r in grid], columns[j]) for j in range(len(columns))]
+    groups += [Group(rows, grand), Group(columns, grand)]
+    cells = [*(c for r in grid for c in r), *rows, *columns, grand]
+    protect(cells, groups, k)
+    known = _known_cells(cells, groups)
+    for cell in cells:
+        if id(cell) in known:
+            assert not 0 < len(cell.people) < k
+    for group in groups:
+        if id(group.total) in known:
+            hidden = frozenset().union(*(c.people for c in group.parts if id(c) not in known))
+            assert not 0 < len(hidden) < k
+    for cell in cells:
+        if cell.published and 0 < len(cell.people) < k:
+            assert cell.state == SMALL
