@@ -49,6 +49,7 @@ class World:
 
     def __init__(self, api: FakeBotAPI, services: Services, settings: Settings, db: Path) -> None:
         self.api, self.services, self.settings, self.db = api, services, settings, db
+        self.url = f"sqlite+aiosqlite:///{db}"  # or a PostgreSQL database's
         self.clock = Clock(MONDAY_10_PRAGUE)
         self.prague = api.forum(
             PRAGUE, "Prague caseworkers", {JANA: "member", PETR: "administrator", KAREL: "member"}
@@ -62,7 +63,7 @@ class World:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Storage]:
         """One run of the bot process (its own storage connection), as in production."""
-        async with Storage(f"sqlite+aiosqlite:///{self.db}", clock=self.clock) as storage:
+        async with Storage(self.url, clock=self.clock) as storage:
             application = build_application(self.settings, self.services, storage)
             async with serving(application):
                 yield storage

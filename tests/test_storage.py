@@ -36,6 +36,7 @@ from .pg import PostgresServer, postgres  # noqa: F401  (the session's PostgreSQ
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TABLES = {"alembic_version", "people", "turns", "feedback", "unanswered", "cases", "audit", "referrals"}
 TABLES |= {"inbox"}
+TABLES |= {"case_setup", "handoff_messages"}
 TABLES |= {"usage", "usage_people"}
 
 
@@ -403,7 +404,7 @@ async def test_purge_deletes_exactly_what_is_older_than_the_limits(storage: Stor
         inactive_people_older_than=timedelta(days=15),  # person 1, last seen at T0, goes
         unanswered_older_than=timedelta(days=10),
     )
-    assert deleted == {"turns": 2, "cases": 0, "people": 1, "unanswered": 1, "audit": 0}
+    assert deleted == {"turns": 2, "relayed": 0, "cases": 0, "people": 1, "unanswered": 1, "audit": 0}
     assert await storage.get_person(1) is None
     assert [t.text for t in await storage.recent_turns(2)] == ["turn on the boundary"]
     assert [t.text for t in await storage.recent_turns(3)] == ["new"]
@@ -417,7 +418,7 @@ async def test_purge_deletes_exactly_what_is_older_than_the_limits(storage: Stor
         inactive_people_older_than=timedelta(days=15),
         unanswered_older_than=timedelta(days=10),
     )
-    assert again == {"turns": 0, "cases": 0, "people": 0, "unanswered": 0, "audit": 0}
+    assert again == {"turns": 0, "relayed": 0, "cases": 0, "people": 0, "unanswered": 0, "audit": 0}
 
 
 # Time

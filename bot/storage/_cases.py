@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ._database import Database, aware, changed, language_code
-from ._models import CASE_ACTIONS, AuditEntry, Case, Person
+from ._models import CASE_ACTIONS, AuditEntry, Case, CaseSetup, Person
 from ._records import AuditRow, CaseData, record
 
 __all__ = ["CaseStore"]
@@ -112,6 +112,8 @@ class CaseStore:
             session.add(
                 AuditEntry(case_id=row.id, action="open", detail=key, created_at=now, partner=partner)
             )
+            # Its topic, card and notice come next; whoever comes after a crash continues them.
+            session.add(CaseSetup(case_id=row.id, kind="open", step="topic", attempts=0, created_at=now))
             opened = await self._one(session, Case.id == row.id)
         assert opened is not None
         return opened, True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -82,6 +83,34 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+# What PostgreSQL refuses in text (NUL) and what no UTF-8 encoder accepts (a lone surrogate, which a
+# JSON "\ud800" escape can produce): both become U+FFFD when stored.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+class SafeText(TypeDecorator[str]):
+    """Text from people, stored safely on every backend: NUL and lone surrogates become U+FFFD.
+
+    The one place the storage cleans text: every column that holds what someone wrote uses it.
+    """
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else _UNSTORABLE.sub("\ufffd", value)
+
+
+class SafeString(TypeDecorator[str]):
+    """``SafeText`` of at most ``length`` characters."""
+
+    impl = String
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else _UNSTORABLE.sub("\ufffd", value)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime()}
@@ -115,9 +144,11 @@ class Turn(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     person_id: Mapped[int] = mapped_column(Id, ForeignKey("people.id", ondelete="CASCADE"))
     role: Mapped[str] = mapped_column(String(8))
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(SafeText())
     key: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(index=True)
+    # Which Telegram message the turn was (the person's own messages), so an edit is recognised.
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class Feedback(Base):
@@ -141,7 +172,7 @@ class Unanswered(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     city: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(2))
-    text: Mapped[str] = mapped_column(String(MAX_QUESTION_CHARS))
+    text: Mapped[str] = mapped_column(SafeString(MAX_QUESTION_CHARS))
     key: Mapped[str | None] = mapped_column(String(128))
     confidence: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(index=True)
@@ -220,7 +251,7 @@ class AuditEntry(Base):
     case_id: Mapped[int] = mapped_column(Id, index=True)
     action: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[int | None] = mapped_column(BigInteger)
-    detail: Mapped[str | None] = mapped_column(String(128))
+    detail: Mapped[str | None] = mapped_column(SafeString(128))
     created_at: Mapped[datetime] = mapped_column(index=True)
     # The partner organisation the case was with when this happened (the acting one).
     partner: Mapped[str | None] = mapped_column(String(64))
@@ -249,4 +280,47 @@ class Usage(Base):
     # An outcome of a question (answer, clarify, out_of_scope, no_content…) or helpful / unhelpful.
     event: Mapped[str] = mapped_column(String(16))
     pseudonym: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class CaseSetup(Base):
+    """The next step of a case being opened or transferred (topic, card, notice): resumable after a crash."""
+
+    __tablename__ = "case_setup"
+    __table_args__ = (
+        CheckConstraint("kind IN ('open', 'transfer')", name="kind"),
+        CheckConstraint("step IN ('topic', 'card', 'notice')", name="step"),
+    )
+
+    case_id: Mapped[int] = mapped_column(Id, ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    step: Mapped[str] = mapped_column(String(8))
+    attempts: Mapped[int] = mapped_column(SmallInteger)
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    to_city: Mapped[str | None] = mapped_column(String(64))
+    to_thread_id: Mapped[int | None] = mapped_column(BigInteger)
+    to_card_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    from_group_chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    from_thread_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class HandoffMessage(Base):
+    """A message relayed during a case, and its copy's message id on the other side."""
+
+    __tablename__ = "handoff_messages"
+    __table_args__ = (
+        CheckConstraint("origin IN ('person', 'staff')", name="origin"),
+        Index("ix_handoff_messages_source", "case_id", "origin", "source_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    case_id: Mapped[int] = mapped_column(Id, ForeignKey("cases.id", ondelete="CASCADE"))
+    origin: Mapped[str] = mapped_column(String(8))
+    source_id: Mapped[int] = mapped_column(BigInteger)
+    copy_chat_id: Mapped[int] = mapped_column(BigInteger)
+    copy_id: Mapped[int] = mapped_column(BigInteger)
+    part: Mapped[int] = mapped_column(SmallInteger)
+    broken: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(index=True)

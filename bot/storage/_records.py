@@ -14,6 +14,8 @@ __all__ = [
     "UNSET",
     "AuditRow",
     "CaseData",
+    "CaseSetupData",
+    "CopyData",
     "FeedbackRow",
     "PersonData",
     "ReferralData",
@@ -97,6 +99,34 @@ class CaseData:
     @property
     def is_open(self) -> bool:
         return self.status == "open"
+
+
+@dataclass(frozen=True, slots=True)
+class CaseSetupData:
+    """The next step of a case being opened or transferred (see ``CaseSetup``)."""
+
+    case_id: int
+    kind: str
+    step: str
+    attempts: int
+    created_at: datetime
+    actor_id: int | None
+    to_city: str | None
+    to_thread_id: int | None
+    to_card_message_id: int | None
+    from_group_chat_id: int | None
+    from_thread_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class CopyData:
+    """One copy of a relayed message: where it is, which part of the message, and whether it can
+    still be edited."""
+
+    copy_chat_id: int
+    copy_id: int
+    part: int
+    broken: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,20 @@ from ..clock import Clock, utcnow
 from ._cases import CaseStore
 from ._database import Database, aware, changed, language_code
 from ._inbox import InboxStore
-from ._models import MAX_QUESTION_CHARS, ROLES, AuditEntry, Case, Feedback, Person, Turn, Unanswered
+from ._models import (
+    MAX_QUESTION_CHARS,
+    ROLES,
+    AuditEntry,
+    Case,
+    Feedback,
+    HandoffMessage,
+    Person,
+    Turn,
+    Unanswered,
+)
 from ._records import UNSET, FeedbackRow, PersonData, TurnData, UnansweredRow, _Unset, record
 from ._referrals import ReferralStore
+from ._steps import CaseSteps, RelayedMessages
 from ._usage import UsageStore
 
 if TYPE_CHECKING:
@@ -56,6 +67,8 @@ class Storage(Database):
         super().__init__(url, root=root, clock=clock)
         self.max_turns = max_turns
         self.cases = CaseStore(self)
+        self.steps = CaseSteps(self)
+        self.relayed = RelayedMessages(self)
         self.inbox = InboxStore(self)
         self.referrals = ReferralStore(self, self.cases)
         self.usage = UsageStore(self)
@@ -137,8 +150,11 @@ class Storage(Database):
 
     # Conversation
 
-    async def add_turn(self, chat_id: int, role: str, text: str, key: str | None = None) -> None:
-        """Append a message, creating the person if needed, and keep only the newest ``max_turns``."""
+    async def add_turn(
+        self, chat_id: int, role: str, text: str, key: str | None = None, *, message_id: int | None = None
+    ) -> None:
+        """Append a message, creating the person if needed, and keep only the newest ``max_turns``.
+        ``message_id``: the person's Telegram message it was (so that an edit can be compared)."""
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         now = self.clock()
@@ -149,7 +165,11 @@ class Storage(Database):
         )
         async with self.session() as session, session.begin():
             person_id = (await session.execute(upsert)).one().id
-            session.add(Turn(person_id=person_id, role=role, text=text, key=key, created_at=now))
+            session.add(
+                Turn(
+                    person_id=person_id, role=role, text=text, key=key, created_at=now, message_id=message_id
+                )
+            )
             await session.flush()
             oldest_kept = await session.scalar(
                 select(Turn.id)
@@ -160,6 +180,20 @@ class Storage(Database):
             )
             if oldest_kept is not None:
                 await changed(session, delete(Turn).where(Turn.person_id == person_id, Turn.id < oldest_kept))
+
+    async def question_key(self, chat_id: int, message_id: int) -> tuple[bool, str | None]:
+        """Whether the person's message ``message_id`` was taken as a question, and the key it was
+        understood as (the newest, when an edit of it was answered again)."""
+        stmt = (
+            select(Turn.key)
+            .join(Person, Person.id == Turn.person_id)
+            .where(Person.chat_id == chat_id, Turn.role == "user", Turn.message_id == message_id)
+            .order_by(Turn.id.desc())
+            .limit(1)
+        )
+        async with self.session() as session, session.begin():
+            row = (await session.execute(stmt)).one_or_none()
+        return (False, None) if row is None else (True, row.key)
 
     async def recent_turns(self, chat_id: int, limit: int = 10) -> list[TurnData]:
         """The person's last ``limit`` messages, oldest first."""
@@ -258,6 +292,10 @@ class Storage(Database):
                     | Turn.person_id.in_(select(Person.id).where(inactive))
                 ),
             )
+            # The map of relayed message ids goes with the turns (and with its case).
+            relayed = await changed(
+                session, delete(HandoffMessage).where(HandoffMessage.created_at < now - turns_older_than)
+            )
             cases = await changed(
                 session,
                 delete(Case).where(
@@ -274,4 +312,11 @@ class Storage(Database):
             unanswered = await changed(
                 session, delete(Unanswered).where(Unanswered.created_at < now - unanswered_older_than)
             )
-        return {"turns": turns, "cases": cases, "people": people, "unanswered": unanswered, "audit": audit}
+        return {
+            "turns": turns,
+            "relayed": relayed,
+            "cases": cases,
+            "people": people,
+            "unanswered": unanswered,
+            "audit": audit,
+        }

@@ -23,7 +23,7 @@ from ..clock import Clock, utcnow
 from ..runtime import Services
 from ..settings import Settings
 from ..storage import Storage
-from . import buttons, callbacks, handlers, handoff
+from . import buttons, callbacks, edits, handlers, handoff
 from .context import BotContext, BotData
 from .delivery import Delivery, RateLimiter, chat_member_changed
 from .replay import ReplayingRequest
@@ -98,6 +98,8 @@ def build_application(
     delivery.on_blocked = person_blocked
 
     private = filters.ChatType.PRIVATE
+    # An edited message is never handled as a new one (edits.py says what happens instead).
+    application.add_handler(TypeHandler(Update, edits.edited), group=-3)
     application.add_handler(TypeHandler(Update, handlers.require_consent), group=-2)
     application.add_handler(
         MessageHandler(private & ~filters.COMMAND & ~filters.StatusUpdate.ALL, handoff.relay_from_person),
@@ -160,6 +162,8 @@ def build_application(
         if groups:
             interval = settings.handoff.check_interval_seconds
             application.job_queue.run_repeating(handoff.remind_unclaimed, interval=interval, first=interval)
+            # Cases a crash left half-opened or half-transferred: at start-up, then now and then.
+            application.job_queue.run_repeating(handoff.reconcile, interval=interval, first=0)
             application.job_queue.run_repeating(handoff.remind_referrals, interval=interval, first=interval)
     return application
 

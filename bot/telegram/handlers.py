@@ -325,7 +325,7 @@ async def question(update: Update, context: BotContext) -> None:
     if reply.language != lang:
         context.state.language = reply.language
         await storage.save_person(chat.id, language=reply.language)
-    await storage.add_turn(chat.id, "user", message.text, reply.key)
+    await storage.add_turn(chat.id, "user", message.text, reply.key, message_id=message.message_id)
     await storage.add_turn(chat.id, "bot", reply.text[:500], reply.key)
     # For the city insights report: the outcome, under a pseudonym, without the text.
     await storage.usage.record(chat.id, person.city, reply.language, reply.key, str(reply.outcome))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import time
 from typing import TYPE_CHECKING, Any
 
 from .markup import command_entities
@@ -119,6 +120,25 @@ class User:
         """A location."""
         content = {"location": {"latitude": latitude, "longitude": longitude}}
         return await self._post(content, chat, thread_id, reply_to)
+
+    async def edit(self, message: Any, text: str | None = None, *, caption: str | None = None) -> JSON:
+        """Edit one of the user's own messages (its text, or its caption): an ``edited_message`` update."""
+        stored = self.api.message(message)
+        if stored["from"]["id"] != self.id:
+            raise ValueError(f"message {stored['message_id']} is not {self.first_name}'s")
+        if text is not None:
+            if "text" not in stored:
+                raise ValueError("only a text message can get a new text")
+            stored["text"] = text
+            stored.pop("entities", None)
+            if entities := command_entities(text):
+                stored["entities"] = entities
+        if caption is not None:
+            if "text" in stored:
+                raise ValueError("a text message has no caption")
+            stored["caption"] = caption
+        stored["edit_date"] = int(time.time())
+        return await self.api.dispatch({"edited_message": copy.deepcopy(stored)})
 
     async def press(self, message: Any, callback_data: str | None = None, *, text: str | None = None) -> JSON:
         """Press an inline button (by callback_data or by text) on the current version of a bot message."""

@@ -39,6 +39,8 @@ BUTTON_ACTIONS = tuple(
     switch_inline_query_chosen_chat copy_text callback_game pay
     """.split()
 )
+# Messages whose caption editMessageCaption can change.
+CAPTIONED_MEDIA = ("photo", "document", "voice", "video", "audio", "animation")
 _COMMAND_NAME = re.compile(r"[a-z0-9_]{1,32}")
 _NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly the same "
@@ -353,6 +355,23 @@ class BotAPIMethods:
         text, entities = self._text(p.get("text"), p.get("parse_mode"), p.get("entities"))
         markup = self._markup(p)
         new = {"text": text, "entities": entities or None, "reply_markup": markup}
+        return self._edit(message, new)
+
+    @bot_api
+    def editMessageCaption(self, p: Params) -> JSON:
+        """Replace the caption (and inline keyboard: omitted reply_markup removes it) of a bot message
+        with media."""
+        if p.get("inline_message_id"):
+            raise bad("inline messages are not supported by the fake server")
+        _, message = self._stored(p, "message to edit not found")
+        if message["from"]["id"] != self.world.bot.id:
+            raise bad("message can't be edited")
+        if "text" in message or not any(kind in message for kind in CAPTIONED_MEDIA):
+            raise bad("there is no caption in the message to edit")
+        caption, entities = self._text(
+            p.get("caption"), p.get("parse_mode"), p.get("caption_entities"), caption=True
+        )
+        new = {"caption": caption, "caption_entities": entities or None, "reply_markup": self._markup(p)}
         return self._edit(message, new)
 
     @bot_api

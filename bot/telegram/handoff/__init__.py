@@ -13,6 +13,9 @@ loses none.
 - ``buttons``: the buttons on the case card and under /quick;
 - ``staff``: who is staff, and the steps every staff action shares (find the case, own it, end it);
 - ``cards``: the case card and the topic's title;
+- ``setup``: opening and transferring a case step by step; the reconciler that finishes what a crash
+  left half-done;
+- ``edits``: an edit of a relayed message changes its copy on the other side;
 - ``reminders``: when an unclaimed case is due a reminder, and the job that sends them;
 - ``delivery``: the one place that sends to a topic or to the person, and logs what failed;
 - ``texts``: ready replies and other texts the parts share.
@@ -34,6 +37,7 @@ from .partners import refer
 from .person import end_case_for_erasure, open_case, rate, relay_from_person
 from .referrals import remind_referrals, share_button
 from .reminders import remind_unclaimed
+from .setup import reconcile
 from .texts import QUICK_REPLIES
 
 __all__ = [
@@ -48,6 +52,7 @@ __all__ = [
     "quick",
     "quick_button",
     "rate",
+    "reconcile",
     "refer",
     "relay_from_person",
     "remind_referrals",

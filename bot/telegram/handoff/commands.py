@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import html
 import unicodedata
 
 from telegram import InlineKeyboardMarkup, Update
@@ -13,18 +11,10 @@ from ...language import native_name
 from ..callbacks import QuickReply
 from ..context import BotContext
 from ..ui import answer_card, with_intro
-from .cards import open_case_topic, partner_name
-from .delivery import (
-    close_topic,
-    message_kind,
-    not_delivered,
-    pages_to_person,
-    relay_to_person,
-    to_person,
-    to_topic,
-)
-from .reminders import reminder_time
-from .staff import StaffTurn, end_case, mention, staff_case, staff_name, take
+from .cards import partner_name
+from .delivery import message_kind, not_delivered, pages_to_person, relay_to_person
+from .setup import Progress, continue_setup
+from .staff import StaffTurn, end_case, staff_case, staff_name, take
 from .texts import QUICK_REPLIES, person_texts
 
 __all__ = [
@@ -48,10 +38,13 @@ async def staff_message(context: BotContext, turn: StaffTurn) -> None:
         return
     _p = person_texts(context, owned).gettext
     kind = message_kind(message)
-    sent = await relay_to_person(context, owned, message, kind, "🙋 " + _p("Caseworker:"))
+    copies: list[int] = []
+    sent = await relay_to_person(context, owned, message, kind, "🙋 " + _p("Caseworker:"), copies=copies)
     if not sent:  # the topic says why
         await message.reply_text(not_delivered(context, group.language, sent))
         return
+    # Which copies are this message's, so that an edit of it reaches them.
+    await context.storage.relayed.add(owned.id, "staff", message.message_id, owned.chat_id, copies)
     await context.storage.cases.audit(owned.id, "reply", user.id)
     await context.storage.add_turn(owned.chat_id, "staff", message.text or f"[{kind}]", None)
 
@@ -154,46 +147,19 @@ async def transfer(context: BotContext, turn: StaffTurn) -> None:
         usage = _("Usage: /transfer CITY. Cities with a staff group: {cities}")
         await message.reply_text(usage.format(cities=choices))
         return
-    now = context.clock()
-    moved = dataclasses.replace(
-        case, city=city, group_chat_id=target.chat_id, owner_id=None, partner=target.id
-    )
-    _t = context.translations(target.language).gettext
-    origin = "➡️ " + _t("Transferred from {city}.").format(city=engine.city_name(case.city, target.language))
-    opened = await open_case_topic(context, moved, target, origin, where=f" in {city}")
-    if opened is None:
-        await message.reply_text("⚠️ " + _("The other group cannot be reached; the case stays here."))
+    # The transfer is recorded first, then taken step by step (the new topic, its card, the move, the
+    # notices): a crash anywhere is finished by the reconciler, and until the move the case stays here.
+    if not await context.storage.steps.request_transfer(case.id, to_city=city, actor_id=user.id):
+        await message.reply_text(_("This case is already being moved."))
         return
-    thread_id, card_id = opened
-    done = await context.storage.cases.transfer(
-        case.id,
-        city=city,
-        group_chat_id=target.chat_id,
-        thread_id=thread_id,
-        card_message_id=card_id,
-        remind_at=reminder_time(context, target, now, case.urgent),
-        actor_id=user.id,
-        partner=target.id,
-    )
-    if done is None:
-        return
-    await to_topic(
-        context,
-        case,
-        "➡️ "
-        + _("{name} transferred this case to {city}.").format(
-            name=mention(user), city=html.escape(engine.city_name(city, group.language))
-        ),
-    )
-    await close_topic(context, case)
-    _p = person_texts(context, case).gettext
-    await to_person(
-        context,
-        case,
-        _p("Your conversation has been passed to caseworkers in {city}.").format(
-            city=engine.city_name(city, case.language)
-        ),
-    )
+    if await continue_setup(context, case.id, actor=user) in (Progress.WAITING, Progress.BUSY):
+        await message.reply_text(
+            "⏳ "
+            + _(
+                "The other group cannot be reached right now. I will keep trying; the case stays here "
+                "until it has moved."
+            )
+        )
 
 
 @staff_case

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import html
 import logging
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -35,6 +36,7 @@ __all__ = [
     "pages_to_person",
     "relay_to_person",
     "relay_to_topic",
+    "sendable",
     "to_person",
     "to_topic",
     "update_card",
@@ -52,6 +54,15 @@ def message_kind(message: Message) -> str:
         if getattr(message, kind, None):
             return kind
     return "message"
+
+
+def sendable(text: str) -> str:
+    """``text`` as Telegram can take it: a lone surrogate (which has no UTF-8, so the request could not
+    even be made) becomes U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,37 +187,57 @@ async def pages_to_person(
 
 
 async def relay_to_topic(
-    context: BotContext, case: CaseData, message: Message, kind: str, label: str
+    context: BotContext,
+    case: CaseData,
+    message: Message,
+    kind: str,
+    label: str,
+    *,
+    copies: list[int] | None = None,
 ) -> Sent:
     """Copy the person's message into the case's topic, marked 👤 (``label``: the topic it seems to be
-    about, added to texts)."""
+    about, added to texts). ``copies`` gets the message ids of the copies an edit can change."""
     thread_id = case.thread_id
+    made = [] if copies is None else copies
 
     async def send() -> None:
         if message.text is not None:
-            for chunk in split_text("👤 " + message.text + label):
-                await context.delivery.send(case.group_chat_id, chunk, thread_id=thread_id)
+            for chunk in split_text("👤 " + sendable(message.text) + label):
+                sent = await context.delivery.send(case.group_chat_id, chunk, thread_id=thread_id)
+                made.append(sent.message_id)
         else:
             mark = "👤" if kind in CAPTIONED else None
-            await context.delivery.copy(
+            copied = await context.delivery.copy(
                 case.group_chat_id, message, thread_id=thread_id, label=mark, joiner=" "
             )
+            if kind in CAPTIONED:
+                made.append(copied.message_id)
 
     return await _attempt(case, "copy a message into the topic of {case}", send, logging.ERROR)
 
 
 async def relay_to_person(
-    context: BotContext, case: CaseData, message: Message, kind: str, label: str
+    context: BotContext,
+    case: CaseData,
+    message: Message,
+    kind: str,
+    label: str,
+    *,
+    copies: list[int] | None = None,
 ) -> Sent:
-    """Copy a staff member's message to the person, under ``label`` (who it is from). A label that
-    would push a caption over 1,024 characters goes as a message of its own, just before the copy."""
+    """Copy a staff member's message to the person, under ``label`` (who it is from). ``copies`` gets
+    the message ids of the copies an edit can change. A label that would push a caption over 1,024
+    characters goes as a message of its own, just before the copy."""
+    made = [] if copies is None else copies
 
     async def send() -> None:
         if message.text is not None:
-            for chunk in split_text(label + "\n" + message.text):
-                await context.delivery.send(case.chat_id, rtl(case.language, chunk))
+            for chunk in split_text(label + "\n" + sendable(message.text)):
+                sent = await context.delivery.send(case.chat_id, rtl(case.language, chunk))
+                made.append(sent.message_id)
         elif kind in CAPTIONED:
-            await context.delivery.copy(case.chat_id, message, label=label)
+            copied = await context.delivery.copy(case.chat_id, message, label=label)
+            made.append(copied.message_id)
         else:
             await context.delivery.send(case.chat_id, rtl(case.language, label))
             await context.delivery.copy(case.chat_id, message)

@@ -12,11 +12,11 @@ from ...settings import StaffGroup
 from ...storage import CaseData
 from ..callbacks import Rating
 from ..context import BotContext
-from ..ui import answer_card
-from .cards import open_case_topic, when
+from ..ui import answer_card, rtl
 from .delivery import close_topic, message_kind, pages_to_person, relay_to_topic, to_person, to_topic
-from .reminders import remind_after, reminder_time
-from .texts import person_texts
+from .reminders import reminder_time
+from .setup import Progress, continue_setup
+from .texts import STILL_CONNECTING, person_texts
 
 __all__ = ["end_case_for_erasure", "open_case", "rate", "relay_from_person"]
 
@@ -67,50 +67,15 @@ async def open_case(
         partner=group.id,
     )
     context.state.reset()
-    if not created:
+    if not created and await storage.steps.get(case.id) is None:
         await to_person(context, case, _("You are already connected to a caseworker. Just write here."))
         return True
-    opened = await open_case_topic(context, case, group)
-    if opened is None:
-        await storage.cases.close(case.id, None, "return")
+    # A new case, or one a crash left half-open: its topic, card and notice, where it stopped.
+    progress = await continue_setup(context, case.id, struggling=struggling)
+    if progress is Progress.FAILED:
         return False
-    thread_id, card_id = opened
-    await storage.cases.set_topic(case.id, thread_id=thread_id, card_message_id=card_id)
-
-    city = context.services.engine.city_name(person.city, lang)
-    parts = []
-    if struggling:
-        parts.append(_("I could not find the right answer for you, so I am asking a person to help."))
-    parts.append(
-        _(
-            "I have asked a caseworker in {city} to take over. You can keep writing here: everything you "
-            "send goes to them."
-        ).format(city=city)
-    )
-    hours = group.hours()
-    if hours.is_open(now):
-        minutes = round(remind_after(context, urgent))
-        parts.append(
-            context.translations(lang)
-            .ngettext(
-                "Caseworkers are at work now. If nobody answers within {minutes} minute, I will remind them.",
-                "Caseworkers are at work now. If nobody answers within {minutes} minutes, "
-                "I will remind them.",
-                minutes,
-            )
-            .format(minutes=minutes)
-        )
-    else:
-        # TRANSLATORS: {time} is a weekday, date and time, e.g. "Monday 24 November, 09:00".
-        parts.append(
-            _(
-                "Caseworkers are not at work right now. They will be back on {time}, and your messages "
-                "will be waiting for them."
-            ).format(time=when(hours.next_opening(now), group, lang))
-        )
-        if urgent:
-            parts.append(_("If you are in danger, call 112 now."))
-    await to_person(context, case, "\n\n".join(parts))
+    if progress is not Progress.DONE:
+        await to_person(context, case, _(STILL_CONNECTING))
     return True
 
 
@@ -162,20 +127,33 @@ async def relay_from_person(update: Update, context: BotContext) -> None:
     chat, message = update.effective_chat, update.effective_message
     if chat is None or message is None:
         return
-    case = await context.storage.cases.open_of(chat.id)
-    if case is None or case.thread_id is None:
+    storage = context.storage
+    case = await storage.cases.open_of(chat.id)
+    if case is None:
         return
+    if await storage.steps.get(case.id) is not None:
+        # Half-opened or half-transferred (a crash, or Telegram was unreachable): continue it first.
+        await continue_setup(context, case.id)
+        case = await storage.cases.open_of(chat.id)
+        if case is None:
+            return  # given up: the bot answers the message itself
     group = context.settings.staff_group(case.city, case.partner)
     kind = message_kind(message)
-    await context.storage.add_turn(chat.id, "user", message.text or f"[{kind}]", None)
+    await storage.add_turn(chat.id, "user", message.text or f"[{kind}]", None)
     reply = await _understand(context, case, message.text or message.caption)
     label = _topic_label(context, reply, group.language) if group else ""
+    _p = person_texts(context, case).gettext
     try:
-        if not await relay_to_topic(context, case, message, kind, label):
-            _ = context.translations(case.language).gettext
+        copies: list[int] = []
+        if case.thread_id is None:
+            # Still no topic: the message is on the card when it comes; the person knows it takes longer.
+            await message.reply_text(rtl(case.language, _p(STILL_CONNECTING)))
+        elif not await relay_to_topic(context, case, message, kind, label, copies=copies):
             await message.reply_text(
-                _("Sorry, your message could not reach the caseworkers. Please try again in a few minutes.")
+                _p("Sorry, your message could not reach the caseworkers. Please try again in a few minutes.")
             )
+        # Which copies are this message's, so that an edit of it reaches them.
+        await storage.relayed.add(case.id, "person", message.message_id, case.group_chat_id, copies)
     finally:
         if reply is not None and reply.urgent and group is not None:
             await _alert_danger(context, case, group, reply)

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from ...storage import CaseData
     from ..context import BotContext
 
-__all__ = ["NOT_DELIVERED", "N_", "QUICK_REPLIES", "person_texts"]
+__all__ = ["NOT_DELIVERED", "N_", "QUICK_REPLIES", "STILL_CONNECTING", "person_texts"]
 
 
 def N_(message: str) -> str:
@@ -31,6 +31,11 @@ QUICK_REPLIES = (
     N_("We are looking for an interpreter for your language and will write back soon."),
 )
 NOT_DELIVERED = N_("Not delivered: the person has blocked the bot or deleted the chat.")
+# To the person, while their case waits for its topic (Telegram could not be reached just now).
+STILL_CONNECTING = N_(
+    "Connecting you to a caseworker is taking longer than usual. I will keep trying, and I will tell you "
+    "when they have your conversation. You can keep writing here."
+)
 
 
 def person_texts(context: BotContext, case: CaseData) -> NullTranslations:

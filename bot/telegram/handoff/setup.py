@@ -1,0 +1,390 @@
+"""Opening and transferring a case step by step, so that a crash at any step is repaired.
+
+A new case (or a transfer request) is committed together with its next step (``storage.steps``):
+``topic`` → ``card`` → ``notice``. ``continue_setup`` takes the steps that are left, recording each
+result at once (the topic's id right after Telegram created it), under a short lease so that nobody
+else takes them at the same time. It is called by whoever comes next: the handler that opened the
+case, the person's next message or /human, and ``reconcile`` (a job at start-up and then
+periodically), which finishes what a crash left half-done.
+
+Telegram refusing a step (``BadRequest``, ``Forbidden``: no rights to create topics, the bot left the
+group) gives up at once: a new case is closed (returned to the bot) and the person offered the city's
+contacts or /human again; a transfer is called off and the case stays where it was. Anything else (a
+timeout, Telegram unreachable) is tried again by the reconciler, for up to an hour.
+
+A topic whose case ended before it was ready (closed while its card was still to be posted) is
+labelled as not in use and closed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import html
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, TypeVar
+
+from telegram import User
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from ...storage import CaseData
+from ...storage._records import CaseSetupData
+from ..context import BotContext
+from .cards import card_keyboard, case_card, topic_title, when
+from .delivery import close_topic, to_person, to_topic
+from .reminders import remind_after, reminder_time
+from .staff import mention, staff_name
+from .texts import person_texts
+
+if TYPE_CHECKING:
+    from ...settings import StaffGroup
+
+__all__ = ["GIVE_UP_AFTER", "LEASE", "Progress", "continue_setup", "reconcile"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# How long one taker may take the steps of a case before others may (a crash leaves its lease).
+LEASE = timedelta(minutes=2)
+# How long steps that fail for a passing reason (timeouts, Telegram unreachable) are tried again.
+GIVE_UP_AFTER = timedelta(hours=1)
+# A case is left to the handler that opened it this long before the reconciler steps in.
+GRACE = timedelta(seconds=30)
+
+
+class Progress(enum.Enum):
+    """Where setting up a case got to."""
+
+    DONE = "done"  # fully set up (or nothing was left to do)
+    WAITING = "waiting"  # a step failed for a passing reason: it is tried again later
+    FAILED = "failed"  # given up: a new case was returned to the bot, a transfer called off
+    BUSY = "busy"  # someone else is taking the steps right now
+
+
+class _Refused(Exception):
+    """Telegram refused the step as it is (it will not work when tried again)."""
+
+
+class _NotNow(Exception):
+    """The step failed for a passing reason."""
+
+
+async def _call(case: CaseData, what: str, call: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return await call()
+    except (BadRequest, Forbidden) as exc:
+        logger.error("could not %s for %s: %s", what, case.number, type(exc).__name__)
+        raise _Refused from exc
+    except TelegramError as exc:
+        logger.warning("could not %s for %s yet: %s", what, case.number, type(exc).__name__)
+        raise _NotNow from exc
+
+
+async def continue_setup(
+    context: BotContext,
+    case_id: int,
+    *,
+    struggling: bool = False,
+    actor: User | None = None,
+    live: bool = True,
+) -> Progress:
+    """Take the steps of opening or transferring the case that are left.
+
+    ``live``: a handler is answering the person (or the staff member) right now and tells them the
+    outcome itself; from the reconciler (``live=False``) the person is told here when a case is given
+    up. ``struggling``: the notice starts by saying the bot could not find the answer. ``actor``: who
+    asked for a transfer (named in the old topic).
+    """
+    steps = context.storage.steps
+    setup = await steps.take(case_id, LEASE)
+    if setup is None:
+        return Progress.DONE if await steps.get(case_id) is None else Progress.BUSY
+    try:
+        case = await context.storage.cases.get(case_id)
+        if case is None:  # erased meanwhile (the steps went with it)
+            return Progress.DONE
+        if not case.is_open:
+            await _abandon(context, case, setup)
+            return Progress.FAILED
+        if setup.kind == "open":
+            return await _open(context, case, setup, struggling=struggling, live=live)
+        return await _transfer(context, case, setup, actor=actor)
+    finally:
+        await steps.release(case_id)
+
+
+async def reconcile(context: BotContext) -> None:
+    """Job, at start-up and then periodically: finish the cases a crash left half-opened or
+    half-transferred (or give them up), and label the topics their cases no longer use."""
+    now = context.clock()
+    for setup in await context.storage.steps.pending(now):
+        if now - setup.created_at < GRACE:
+            continue  # the handler that opened it is probably still at it
+        try:
+            progress = await continue_setup(context, setup.case_id, live=False)
+        except Exception:  # one case must not stop the others; the next round tries it again
+            logger.exception("could not repair case %d", setup.case_id)
+            continue
+        logger.info("repaired the setup of case %d: %s", setup.case_id, progress.value)
+
+
+# --- opening ----------------------------------------------------------------------------------------
+
+
+async def _open(
+    context: BotContext, case: CaseData, setup: CaseSetupData, *, struggling: bool, live: bool
+) -> Progress:
+    storage = context.storage
+    group = context.settings.staff_group(case.city, case.partner)
+    if group is None:
+        return await _give_up(context, case, live=live)
+    step = setup.step
+    try:
+        if step == "topic":
+            topic = await _call(
+                case,
+                "open a topic",
+                lambda: context.bot.create_forum_topic(group.chat_id, topic_title(context, case, group)),
+            )
+            # Recorded at once: from here on the topic is the case's, whatever happens next.
+            await storage.cases.set_topic(case.id, thread_id=topic.message_thread_id, card_message_id=None)
+            await storage.steps.advance(case.id, "card")
+            case, step = dataclasses.replace(case, thread_id=topic.message_thread_id), "card"
+        if step == "card":
+            card = await case_card(context, case, group)
+            thread_id = case.thread_id
+            posted = await _call(
+                case,
+                "post the card",
+                lambda: context.bot.send_message(
+                    group.chat_id,
+                    card,
+                    message_thread_id=thread_id,
+                    parse_mode="HTML",
+                    reply_markup=card_keyboard(context, case, group),
+                    disable_web_page_preview=True,
+                ),
+            )
+            assert thread_id is not None
+            await storage.cases.set_topic(case.id, thread_id=thread_id, card_message_id=posted.message_id)
+            await storage.steps.advance(case.id, "notice")
+    except _Refused:
+        return await _give_up(context, case, live=live)
+    except _NotNow:
+        if context.clock() - setup.created_at < GIVE_UP_AFTER:
+            return Progress.WAITING
+        return await _give_up(context, case, live=live)
+    await to_person(context, case, _opened_notice(context, case, group, struggling=struggling))
+    await storage.steps.done(case.id)
+    return Progress.DONE
+
+
+def _opened_notice(context: BotContext, case: CaseData, group: StaffGroup, *, struggling: bool) -> str:
+    """What the person is told once their case has reached the caseworkers."""
+    texts = person_texts(context, case)
+    _ = texts.gettext
+    now = context.clock()
+    city = context.services.engine.city_name(case.city, case.language)
+    parts = []
+    if struggling:
+        parts.append(_("I could not find the right answer for you, so I am asking a person to help."))
+    parts.append(
+        _(
+            "I have asked a caseworker in {city} to take over. You can keep writing here: everything you "
+            "send goes to them."
+        ).format(city=city)
+    )
+    hours = group.hours()
+    if hours.is_open(now):
+        minutes = round(remind_after(context, case.urgent))
+        parts.append(
+            texts.ngettext(
+                "Caseworkers are at work now. If nobody answers within {minutes} minute, I will remind them.",
+                "Caseworkers are at work now. If nobody answers within {minutes} minutes, "
+                "I will remind them.",
+                minutes,
+            ).format(minutes=minutes)
+        )
+    else:
+        # TRANSLATORS: {time} is a weekday, date and time in your language's usual pattern, e.g.
+        # "Mon, November 30, 8:00 AM" (Czech "po 30. listopadu 8:00").
+        parts.append(
+            _(
+                "Caseworkers are not at work right now. They will be back on {time}, and your messages "
+                "will be waiting for them."
+            ).format(time=when(hours.next_opening(now), group, case.language))
+        )
+        if case.urgent:
+            parts.append(_("If you are in danger, call 112 now."))
+    return "\n\n".join(parts)
+
+
+async def _give_up(context: BotContext, case: CaseData, *, live: bool) -> Progress:
+    """The case cannot reach its staff group: return it to the bot, label a topic it already has."""
+    await context.storage.cases.close(case.id, None, "return")
+    if case.thread_id is not None:
+        await _label_unused(context, case, case.group_chat_id, case.thread_id)
+    await context.storage.steps.done(case.id)
+    if not live:
+        _p = person_texts(context, case).gettext
+        await to_person(
+            context, case, _p("Sorry, I could not reach a caseworker. Please send /human to try again.")
+        )
+    return Progress.FAILED
+
+
+async def _label_unused(context: BotContext, case: CaseData, chat_id: int, thread_id: int) -> None:
+    """A topic the bot created whose case will not use it: say so in it, and close it."""
+    group = context.settings.staff_group(case.city, case.partner)
+    language = group.language if group else context.settings.default_language
+    _ = context.translations(language).gettext
+    topic = dataclasses.replace(case, group_chat_id=chat_id, thread_id=thread_id)
+    await to_topic(
+        context,
+        topic,
+        "🗂 "
+        + html.escape(
+            _("This topic is not in use: {case} ended before it was ready.").format(case=case.number)
+        ),
+    )
+    await close_topic(context, topic)
+
+
+async def _abandon(context: BotContext, case: CaseData, setup: CaseSetupData) -> None:
+    """The case was closed while it was being set up: close the topic nobody will use."""
+    if setup.step == "card":
+        if setup.kind == "open" and case.thread_id is not None:
+            await _label_unused(context, case, case.group_chat_id, case.thread_id)
+        elif setup.kind == "transfer" and setup.to_thread_id is not None:
+            target = context.settings.route(setup.to_city or case.city, case.key, case.language)
+            if target is not None:
+                await _label_unused(context, case, target.chat_id, setup.to_thread_id)
+    await context.storage.steps.done(case.id)
+
+
+# --- transferring -----------------------------------------------------------------------------------
+
+
+async def _transfer(
+    context: BotContext, case: CaseData, setup: CaseSetupData, *, actor: User | None
+) -> Progress:
+    """Move the case to ``setup.to_city``: its new topic and card first; the case itself moves (one
+    conditional UPDATE) only once they exist, so until then it stays fully usable where it was."""
+    storage, engine = context.storage, context.services.engine
+    city = setup.to_city
+    assert city is not None
+    # In the new city, the partner that handles the case's topic in the person's language.
+    target = context.settings.route(city, case.key, case.language)
+    old = dataclasses.replace(
+        case, group_chat_id=setup.from_group_chat_id or case.group_chat_id, thread_id=setup.from_thread_id
+    )
+    if target is None:
+        return await _call_off(context, old, setup)
+    step, thread_id = setup.step, setup.to_thread_id
+    moved = dataclasses.replace(
+        case, city=city, group_chat_id=target.chat_id, owner_id=None, partner=target.id, thread_id=thread_id
+    )
+    try:
+        if step == "topic":
+            topic = await _call(
+                case,
+                f"open a topic in {city}",
+                lambda: context.bot.create_forum_topic(target.chat_id, topic_title(context, moved, target)),
+            )
+            thread_id = topic.message_thread_id
+            await storage.steps.advance(case.id, "card", to_thread_id=thread_id)
+            moved, step = dataclasses.replace(moved, thread_id=thread_id), "card"
+        if step == "card":
+            _t = context.translations(target.language).gettext
+            from_city = engine.city_name(case.city, target.language)
+            origin = "➡️ " + _t("Transferred from {city}.").format(city=from_city)
+            card = await case_card(context, moved, target, origin)
+            posted = await _call(
+                case,
+                f"post the card in {city}",
+                lambda: context.bot.send_message(
+                    target.chat_id,
+                    card,
+                    message_thread_id=thread_id,
+                    parse_mode="HTML",
+                    reply_markup=card_keyboard(context, moved, target),
+                    disable_web_page_preview=True,
+                ),
+            )
+            actor_id = setup.actor_id
+            assert thread_id is not None and actor_id is not None
+            done = await storage.cases.transfer(
+                case.id,
+                city=city,
+                group_chat_id=target.chat_id,
+                thread_id=thread_id,
+                card_message_id=posted.message_id,
+                remind_at=reminder_time(context, target, context.clock(), case.urgent),
+                actor_id=actor_id,
+                partner=target.id,
+            )
+            if done is None:  # closed meanwhile
+                await _label_unused(context, moved, target.chat_id, thread_id)
+                await storage.steps.done(case.id)
+                return Progress.FAILED
+            await storage.steps.advance(case.id, "notice", to_card_message_id=posted.message_id)
+    except _Refused:
+        return await _call_off(context, old, setup, moved if step == "card" else None)
+    except _NotNow:
+        if context.clock() - setup.created_at < GIVE_UP_AFTER:
+            return Progress.WAITING
+        return await _call_off(context, old, setup, moved if step == "card" else None)
+    await _announce_transfer(context, old, setup, city, actor)
+    await storage.steps.done(case.id)
+    return Progress.DONE
+
+
+async def _announce_transfer(
+    context: BotContext, old: CaseData, setup: CaseSetupData, city: str, actor: User | None
+) -> None:
+    """The case has moved: say so in the old topic and close it, and tell the person."""
+    engine = context.services.engine
+    group = _group_of(context, old.group_chat_id)
+    if group is not None and old.thread_id is not None:
+        _ = context.translations(group.language).gettext
+        name = mention(actor) if actor else html.escape(await staff_name(context, group, setup.actor_id))
+        await to_topic(
+            context,
+            old,
+            "➡️ "
+            + _("{name} transferred this case to {city}.").format(
+                name=name, city=html.escape(engine.city_name(city, group.language))
+            ),
+        )
+        await close_topic(context, old)
+    _p = person_texts(context, old).gettext
+    await to_person(
+        context,
+        old,
+        _p("Your conversation has been passed to caseworkers in {city}.").format(
+            city=engine.city_name(city, old.language)
+        ),
+    )
+
+
+def _group_of(context: BotContext, chat_id: int) -> StaffGroup | None:
+    """The staff group of a chat (the topic a transfer leaves; the case has its new partner by then)."""
+    return next((p for _city, p in context.settings.all_partners() if p.chat_id == chat_id), None)
+
+
+async def _call_off(
+    context: BotContext, old: CaseData, setup: CaseSetupData, moved: CaseData | None = None
+) -> Progress:
+    """The other group cannot be reached: the case stays where it was; a new topic is labelled."""
+    if moved is not None and moved.thread_id is not None:
+        await _label_unused(context, moved, moved.group_chat_id, moved.thread_id)
+    group = _group_of(context, old.group_chat_id)
+    if group is not None:
+        _ = context.translations(group.language).gettext
+        await to_topic(
+            context, old, "⚠️ " + html.escape(_("The other group cannot be reached; the case stays here."))
+        )
+    await context.storage.steps.done(old.id)
+    return Progress.FAILED
