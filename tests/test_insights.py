@@ -450,6 +450,15 @@ async def test_usage_outlives_the_person_untied_and_goes_after_the_retention(
     storage, _ = seeded
     since, until = dt.datetime(2026, 1, 1, tzinfo=UTC), dt.datetime(2027, 1, 1, tzinfo=UTC)
     before = await storage.usage.rows("prague", since, until)
+    # Questions and votes only: the greeting was not kept.
+    assert {r.event for r in before} == {
+        "answer",
+        "clarify",
+        "out_of_scope",
+        "no_content",
+        "helpful",
+        "unhelpful",
+    }
     async with storage.engine.connect() as connection:
         pseudonyms = await connection.scalar(select(func.count()).select_from(UsagePerson))
     assert pseudonyms == 27  # one per person who asked or voted (20 in Prague, 7 in Sofia)

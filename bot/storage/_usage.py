@@ -23,7 +23,9 @@ __all__ = ["QUESTION_EVENTS", "USAGE_EVENTS", "HandoffRow", "ReferralRow", "Usag
 
 # What became of a question (the engine's outcomes), and a vote under an answer.
 QUESTION_EVENTS = ("answer", "clarify", "out_of_scope", "no_content", "unavailable")
-USAGE_EVENTS = (*QUESTION_EVENTS, "conversation", "handoff", "helpful", "unhelpful")
+USAGE_EVENTS = (*QUESTION_EVENTS, "helpful", "unhelpful")
+# The engine's other outcomes (a greeting, asking for a person) are not questions: not kept.
+_NOT_KEPT = ("conversation", "handoff")
 
 # Staff actions that reach the person: the first of them is the first staff reply.
 _STAFF_REPLIES = ("reply", "send", "quick")
@@ -67,7 +69,10 @@ class UsageStore:
         self._db = db
 
     async def record(self, chat_id: int, city: str, language: str, key: str | None, event: str) -> None:
-        """One question's outcome or one vote of the person ``chat_id`` (who must exist)."""
+        """One question's outcome or one vote of the person ``chat_id`` (who must exist); the engine's
+        outcomes that are not a question (greetings, asking for a person) are not kept."""
+        if event in _NOT_KEPT:
+            return
         if event not in USAGE_EVENTS:
             raise ValueError(f"unknown usage event {event!r}")
         now = self._db.clock()
