@@ -39,7 +39,7 @@ eval: model
 	$(PY) -m bot eval --compare --json var/eval.json --min-accuracy 0.88
 
 bench: model
-	$(PY) -m bot bench
+	$(PY) -m bot bench --load --write docs/benchmarks.md
 
 check: setup
 	$(PY) -m bot content check

@@ -210,7 +210,7 @@ def _parser() -> argparse.ArgumentParser:
     nlu.add_argument("action", choices=["train", "validate", "serve"])
     nlu.set_defaults(func=_nlu)
 
-    from .tools import benchmark, content, evaluation, loadtest, locales
+    from .tools import benchmark, content, evaluation, langid, loadtest, locales
     from .tools.insights import add_parser as add_insights_parser
 
     content.add_parser(sub)
@@ -218,6 +218,7 @@ def _parser() -> argparse.ArgumentParser:
     locales.add_parser(sub)
     benchmark.add_parser(sub)
     loadtest.add_parser(sub)
+    langid.add_parser(sub)
     add_insights_parser(sub)
     return parser
 

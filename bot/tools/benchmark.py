@@ -123,19 +123,32 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 async def _bench(args: argparse.Namespace) -> int:
+    from . import loadtest
+
     settings = load_settings()
     async with Services(settings, reuse_running=False) as services:
         report = await run(services, args.requests)
-    text = markdown(report)
-    print(text)
+        text = markdown(report)
+        print(text, flush=True)
+        if args.load:  # the real bot process under load, with the same NLU server
+            load = await loadtest.run_load(services, args.users, args.delays, args.seconds, args.grace)
+            (var_dir(settings) / "loadtest.json").write_text(json.dumps(load, indent=2))
+            text = loadtest.markdown(load) + "\n" + text.replace("# Engine benchmark", "Engine alone:")
+            print(loadtest.markdown(load))
     out = var_dir(settings) / "bench.json"
     out.write_text(json.dumps(report, indent=2))
     (var_dir(settings) / "bench.md").write_text(text)
+    if args.write:
+        loadtest.write_section(Path(args.write), text)
     print(f"(written to {out} and bench.md)", file=sys.stderr)
     return 0
 
 
 def add_parser(sub: Any) -> None:
-    parser = sub.add_parser("bench", help="latency (p50/p95) and memory of the engine")
+    from .loadtest import add_load_arguments
+
+    parser = sub.add_parser("bench", help="latency (p50/p95) and memory of the engine (--load: of the bot)")
     parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--load", action="store_true", help="also the real bot under load (loadtest)")
+    add_load_arguments(parser)
     parser.set_defaults(func=_bench)

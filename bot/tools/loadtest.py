@@ -95,6 +95,7 @@ class Level:
     bot_peak_rss_mib: float = 0.0
     nlu_rss_mib: float | None = None
     messages: int = 0
+    load_average: float = 0.0  # of the machine, over the last minute, as the level ended
 
     def as_dict(self) -> dict[str, Any]:
         answered = len(self.latencies)
@@ -121,6 +122,7 @@ class Level:
             "bot_peak_rss_mib": self.bot_peak_rss_mib,
             "nlu_rss_mib": self.nlu_rss_mib,
             "messages_per_answer": self.messages / answered if answered else None,
+            "load_average": self.load_average,
         }
 
 
@@ -156,9 +158,17 @@ class BotUnderTest:
     """``python -m bot run`` against the test server, its own database and the given NLU server."""
 
     def __init__(
-        self, api: FakeBotAPI, directory: Path, nlu_url: str, nlu_secret: str | None, checkout: Path = ROOT
+        self,
+        api: FakeBotAPI,
+        directory: Path,
+        nlu_url: str,
+        nlu_secret: str | None,
+        checkout: Path = ROOT,
+        profile: Path | None = None,
     ) -> None:
         self.api = api
+        # cProfile writes its statistics when the bot exits (SIGTERM ends it cleanly).
+        self.command = [sys.executable, *(("-m", "cProfile", "-o", str(profile)) if profile else ()), "-m"]
         self.checkout = checkout
         self.log = directory / f"bot-{int(api.delay * 1000)}ms.log"
         self.database = directory / "loadtest.db"
@@ -192,7 +202,7 @@ class BotUnderTest:
     def _launch(self) -> subprocess.Popen[bytes]:
         with self.log.open("wb") as log:
             return subprocess.Popen(
-                [sys.executable, "-m", "bot", "run"],
+                [*self.command, "bot", "run"],
                 cwd=self.checkout,  # ``-m bot`` imports the checkout's code
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -307,6 +317,7 @@ async def _level(
     level.nlu_rss_mib = rss_mib(nlu_pid) if nlu_pid else None
     level.errors = bot.errors() - errors
     level.messages = api.messages - messages
+    level.load_average = os.getloadavg()[0]
     api.waiting.clear()
     return level
 
@@ -343,6 +354,7 @@ async def run_load(
     grace: float = 60.0,
     nlu_pid: int | None = None,
     checkout: Path = ROOT,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     """Every level at every delay; one bot process per delay."""
     settings = services.settings
@@ -365,7 +377,7 @@ async def run_load(
     directory.mkdir(exist_ok=True)
     for delay in delays_ms:
         async with _observed_api(delay / 1000) as api:
-            bot = BotUnderTest(api, directory, url, secret, checkout)
+            bot = BotUnderTest(api, directory, url, secret, checkout, profile)
             people = await _seed(bot, settings, max(users))
             await bot.start()
             try:
@@ -391,7 +403,7 @@ def _row(r: dict[str, Any]) -> str:
         f"| {r['users']} | {r['delay_ms']} ms | {r['updates_per_s']:.1f} | {_ms(r['p50_ms'])} "
         f"| {_ms(r['p95_ms'])} | {_ms(r['p99_ms'])} | {r['answered']} | {r['lost']} | {r['errors']} "
         f"| {_ms(r['bot_cpu_ms_per_update'])} | {_ms(r['nlu_cpu_ms_per_update'])} "
-        f"| {r['bot_rss_mib']:.0f} | {_mib(r['nlu_rss_mib'])} |"
+        f"| {r['bot_rss_mib']:.0f} | {_mib(r['nlu_rss_mib'])} | {r.get('load_average', 0):.1f} |"
     )
 
 
@@ -412,8 +424,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"Bot API delay {delay} ms per call:",
             "",
             "| people | delay | updates/s | p50 ms | p95 ms | p99 ms | answered | lost | errors "
-            "| bot CPU ms/update | NLU CPU ms/update | bot RSS MiB | NLU RSS MiB |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| bot CPU ms/update | NLU CPU ms/update | bot RSS MiB | NLU RSS MiB | machine load |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
             *(_row(r) for r in report["levels"] if r["delay_ms"] == delay),
             "",
         ]
@@ -435,7 +447,14 @@ async def _loadtest(args: argparse.Namespace) -> int:
     settings = load_settings()
     async with Services(settings) as services:
         report = await run_load(
-            services, args.users, args.delays, args.seconds, args.grace, args.nlu_pid, args.checkout
+            services,
+            args.users,
+            args.delays,
+            args.seconds,
+            args.grace,
+            args.nlu_pid,
+            args.checkout,
+            args.profile,
         )
     text = markdown(report)
     print(text)
@@ -451,13 +470,14 @@ def add_load_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="how long each level sends questions")
     parser.add_argument("--grace", type=float, default=60.0, help="how long to wait for the last replies")
     parser.add_argument("--write", help="replace the generated section of this Markdown file")
-    parser.add_argument(
-        "--checkout", type=Path, default=ROOT, help="run the bot from this source tree (e.g. an older commit)"
-    )
-    parser.add_argument("--nlu-pid", type=int, help="the NLU server's process (for NLU_URL), for its memory")
 
 
 def add_parser(sub: Any) -> None:
     parser = sub.add_parser("loadtest", help="the real bot under 1-200 simulated people (updates/s, latency)")
     add_load_arguments(parser)
+    parser.add_argument(
+        "--checkout", type=Path, default=ROOT, help="run the bot from this source tree (e.g. an older commit)"
+    )
+    parser.add_argument("--profile", type=Path, help="run the bot under cProfile, statistics to this file")
+    parser.add_argument("--nlu-pid", type=int, help="the NLU server's process (for NLU_URL), for its memory")
     parser.set_defaults(func=_loadtest)
