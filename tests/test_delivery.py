@@ -12,17 +12,30 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, cast
 
 import pytest
-from telegram import Message
+from telegram import Message, Update
 from telegram.error import Forbidden
-from telegram.ext import ExtBot
+from telegram.ext import ApplicationHandlerStop, ExtBot
 
 from bot.storage import Storage
-from bot.telegram.delivery import MAX_CAPTION, SKIPPED, Delivery, Failure, RateLimiter, Undelivered
+from bot.telegram.delivery import (
+    MAX_CAPTION,
+    SKIPPED,
+    Delivery,
+    Failure,
+    RateLimiter,
+    Undelivered,
+    chat_member_changed,
+)
 
 from .botapi import DROP, FakeBotAPI
 from .botapi.server import Call
+
+if TYPE_CHECKING:
+    from bot.telegram.context import BotContext
 
 TOKEN = "123456:delivery-test-token"
 ANA, BEN = 2001, 2002
@@ -225,3 +238,31 @@ async def test_twenty_replies_through_a_five_second_storm_and_one_blocked_chat(l
         f"blocked: 1 call to the blocked chat in 2 rounds; the 19 others: 38 of 38, "
         f"median {others[19] * 1000:.0f} ms, max {others[-1] * 1000:.0f} ms"
     )
+
+
+async def test_telegrams_my_chat_member_update_marks_a_block_and_an_unblock(layer: Layer) -> None:
+    def change(status: str) -> Update:
+        account = {"id": ANA, "is_bot": False, "first_name": "Ana"}
+        bot = {"id": 123456, "is_bot": True, "first_name": "Bot"}
+        body = {
+            "update_id": 1,
+            "my_chat_member": {
+                "chat": {"id": ANA, "type": "private", "first_name": "Ana"},
+                "from": account,
+                "date": 0,
+                "old_chat_member": {"status": "member", "user": bot},
+                "new_chat_member": {"status": status, "user": bot, "until_date": 0},
+            },
+        }
+        update = Update.de_json(body, layer.bot)
+        assert update is not None
+        return update
+
+    context = cast("BotContext", SimpleNamespace(delivery=layer.delivery))
+    with pytest.raises(ApplicationHandlerStop):
+        await chat_member_changed(change("kicked"), context)
+    assert await layer.storage.is_blocked(ANA) and layer.closed == [ANA]
+    with pytest.raises(ApplicationHandlerStop):
+        await chat_member_changed(change("member"), context)
+    assert not await layer.storage.is_blocked(ANA)
+    assert (await layer.delivery.send(ANA, "welcome back")).text == "welcome back"
