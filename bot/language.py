@@ -16,6 +16,11 @@ from nlu import IntentScore, letter_count
 __all__ = ["Detection", "LanguageDetector", "native_name", "negotiate", "script_of", "text_direction"]
 
 _SCRIPTS = ("LATIN", "CYRILLIC", "ARABIC")
+# Lingua's language models: "high" accuracy (its n-gram models of 1 to 5 letters) or "low" (trigrams
+# only), loaded at start-up or on first use ("…-lazy"); "none": the NLU model's guess alone.
+MODELS = ("high", "high-lazy", "low", "low-lazy", "none")
+# From this confidence on, the NLU model's language guess decides alone.
+MODEL_DECIDES_AT = 0.9
 
 
 def script_of_text(text: str) -> str | None:
@@ -74,6 +79,10 @@ class LanguageDetector:
     switching from Cyrillic or Arabic script to Latin letters needs more, because people often type
     their own language in Latin transliteration ("kak prodlit vnzh"): plain ASCII then only switches
     to English, and other Latin-script languages need their own diacritics in the text.
+
+    ``models`` chooses lingua's models (``MODELS``). The default, "low" (trigrams only), takes about
+    30 MiB instead of 320 for "high"; with the model deciding when it is sure (``model_decides_at``)
+    it tells the language as well as "high" did (docs/benchmarks.md, ``python -m bot langid``).
     """
 
     def __init__(
@@ -85,22 +94,33 @@ class LanguageDetector:
         switch_ratio: float = 3.0,
         latin_transliteration_confidence: float = 0.9,
         hint_confidence: float = 0.4,
+        models: str = "low",
+        model_decides_at: float = MODEL_DECIDES_AT,
     ) -> None:
+        if models not in MODELS:
+            raise ValueError(f"models must be one of {MODELS}")
         self.languages = tuple(languages)
         self.default = default
         self.min_letters = min_letters_to_switch
         self.ratio = switch_ratio
         self.latin_confidence = latin_transliteration_confidence
         self.hint_confidence = hint_confidence
+        self.model_decides_at = model_decides_at
         self._scripts = {lang: script_of(lang) for lang in self.languages}
         self._by_lingua = {
             Language.from_iso_code_639_1(getattr(IsoCode639_1, code.upper())): code for code in self.languages
         }
-        self._detector = (
-            LanguageDetectorBuilder.from_languages(*self._by_lingua).with_preloaded_language_models().build()
-        )
+        builder = LanguageDetectorBuilder.from_languages(*self._by_lingua)
+        if models.startswith("low"):
+            builder = builder.with_low_accuracy_mode()
+        if not models.endswith("lazy"):
+            builder = builder.with_preloaded_language_models()
+        self._detector = None if models == "none" else builder.build()
 
     def confidences(self, text: str) -> dict[str, float]:
+        """Lingua's confidence per language (empty without lingua, ``models="none"``)."""
+        if self._detector is None:
+            return {}
         return {
             self._by_lingua[value.language]: value.value
             for value in self._detector.compute_language_confidence_values(text)
@@ -141,12 +161,20 @@ class LanguageDetector:
                     prior, hint[0].confidence if prior == translit else 0.0, translit, switched=False
                 )
             return Detection(translit, hint[0].confidence, translit, switched=prior is not None)
-        values = self.confidences(text)
-        if hint:
-            # Lingua knows the languages in general; the model's identifier learnt how people write
-            # here (code-switching, local words, slang): both count equally.
-            guess = {score.key: score.confidence for score in hint}
-            values = {lang: (value + guess.get(lang, 0.0)) / 2 for lang, value in values.items()}
+        guess = {score.key: score.confidence for score in hint if score.key in self._scripts}
+        sure = bool(guess) and max(guess.values()) >= self.model_decides_at
+        # The model's identifier learnt how people write here (code-switching, local words, slang):
+        # when it is sure, it decides (lingua's trigrams read "tečaj hrvatskog jezika" in an English
+        # sentence as Croatian). Otherwise lingua, which knows the languages in general, and the
+        # model count equally.
+        values = {} if sure else self.confidences(text)
+        if guess:
+            if values:
+                values = {lang: (value + guess.get(lang, 0.0)) / 2 for lang, value in values.items()}
+            else:
+                values = {lang: guess.get(lang, 0.0) for lang in self.languages}
+        if not values:  # neither character statistics nor the model's guess: keep what we have
+            return Detection(fallback, 0.0, None, switched=False)
         top = max(values, key=values.__getitem__)
         top_confidence = values[top]
         if prior is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.language import LanguageDetector, native_name, negotiate, script_of, text_direction
+from nlu import IntentScore
 
 LANGS = ["en", "uk", "ru", "ar", "fa", "bg", "cs", "sk", "hr", "it"]
 
@@ -72,3 +73,22 @@ def test_babel_negotiation_and_names() -> None:
 def test_latin_text_with_diacritics_switches_from_a_cyrillic_prior(detector: LanguageDetector) -> None:
     assert detector.detect("jak prodloužit povolení k pobytu v Praze", "ru").language == "cs"
     assert detector.detect("jak prodlouzit povoleni k pobytu v Praze", "ru").language == "ru"
+
+
+def test_the_models_sure_guess_decides_over_lingua_for_mixed_text(detector: LanguageDetector) -> None:
+    text = "is there a tečaj hrvatskog jezika for adults in Osijek that's free"
+    sure = (IntentScore("en", 0.99), IntentScore("hr", 0.01))
+    assert detector.detect(text, None, sure).language == "en"
+    # Lingua's trigrams alone read the Croatian words; an unsure model counts only half.
+    unsure = (IntentScore("en", 0.5), IntentScore("hr", 0.4))
+    assert detector.detect(text, None, ()).language == detector.detect(text, None, unsure).language == "hr"
+
+
+def test_without_lingua_the_models_guess_decides_and_no_guess_keeps_the_language() -> None:
+    model_only = LanguageDetector(LANGS, models="none")
+    assert (
+        model_only.detect("как продлить вид на жительство", None, (IntentScore("ru", 0.6),)).language == "ru"
+    )
+    assert model_only.detect("как продлить вид на жительство", "uk").language == "uk"
+    with pytest.raises(ValueError, match="models must be one of"):
+        LanguageDetector(LANGS, models="medium")
