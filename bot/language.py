@@ -13,7 +13,15 @@ from lingua import IsoCode639_1, Language, LanguageDetectorBuilder
 
 from nlu import IntentScore, letter_count
 
-__all__ = ["Detection", "LanguageDetector", "native_name", "negotiate", "script_of", "text_direction"]
+__all__ = [
+    "Detection",
+    "LanguageDetector",
+    "language_name",
+    "native_name",
+    "negotiate",
+    "script_of",
+    "text_direction",
+]
 
 _SCRIPTS = ("LATIN", "CYRILLIC", "ARABIC")
 # Lingua's language models: "high" accuracy (its n-gram models of 1 to 5 letters) or "low" (trigrams
@@ -52,6 +60,13 @@ def native_name(language: str) -> str:
     """The language's name in itself, e.g. 'Українська', 'العربية', 'Čeština'."""
     name = Locale.parse(language).get_display_name(language) or language
     return name[:1].upper() + name[1:]
+
+
+def language_name(language: str, reader: str) -> str:
+    """The language's name in the ``reader``'s language, from CLDR: Persian is "perština" for a Czech
+    reader. CLDR's own case: lower case where the reader's language writes names of languages so
+    mid-sentence (Czech, Italian, Russian), capitalised where it does not (English, German)."""
+    return Locale.parse(language).get_display_name(reader) or language
 
 
 def negotiate(code: str | None, supported: Sequence[str]) -> str | None:

@@ -192,7 +192,12 @@ async def test_handoff_in_ukrainian_relays_both_ways_sends_answers_and_closes_wi
         )
         expected = services.kb.answer("prague", "permit.renewal", "uk")
         assert expected is not None and expected.language == "uk"
-        assert answer["text"].startswith(t("uk", "A caseworker sent you this information:"))
+        chosen = t(
+            "uk",
+            "A caseworker chose this general information for you. Its sources, and whether a partner "
+            "organisation has checked it, are at the end.",
+        )
+        assert answer["text"].startswith(chosen)
         assert expected.text.split("\n")[0][:40] in answer["text"]
         assert "she seems" not in " ".join(m.get("text", "") for m in api.messages_to(2001))
 
@@ -397,7 +402,8 @@ async def test_out_of_hours_transfer_and_erasure(world: World, services: Service
             "Caseworkers are not at work right now. They will be back on {time}, and your messages "
             "will be waiting for them.",
         )
-        assert back.format(time="понеділок 30 листопада, 08:00") in told.split("\n\n")  # Prague time
+        # Prague time, in CLDR's Ukrainian pattern for a weekday, day and month, and a time.
+        assert back.format(time="пн, 30 листопада, 08:00") in told.split("\n\n")
         case = await storage.cases.open_of(2006)
         monday_8 = dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC)
         assert case is not None and case.remind_at == monday_8
@@ -418,17 +424,26 @@ async def test_out_of_hours_transfer_and_erasure(world: World, services: Service
         copy = await world.to_group(person.user.send("дякую"), OSIJEK)
         assert copy.params["message_thread_id"] == thread2
 
-        # /forget: the case closes and staff are asked to delete the topic.
+        # /forget: the case closes; the Prague topic it moved away from is deleted; in Osijek the bot
+        # may not delete messages, so staff there are asked to delete the topic.
+        world.osijek.set_rights(api.world.bot.id, can_delete_messages=False)
         [confirm] = await person.say("/forget")
         mark = len(api.calls)
         await person.press(confirm, "🗑 " + t("uk", "Yes, delete my data"))
         note = await api.wait_for("sendMessage", lambda c: sent_to(c, OSIJEK), since=mark)
-        assert note.params["message_thread_id"] == thread2 and note.params["text"].startswith("🗑")
+        asked = t(
+            "hr",
+            "The person asked to delete their data, so this case ({case}) is over: nothing written here "
+            "reaches them. Please delete this topic: it holds copies of their messages.",
+        )
+        assert note.params["message_thread_id"] == thread2
+        assert note.params["text"] == "🗑 " + asked.format(case="C-0001")
         await api.wait_for("sendMessage", lambda c: sent_to(c, 2006), since=mark)  # "all deleted"
-        assert world.osijek.topics[thread2].closed
+        assert world.osijek.topics[thread2].closed and thread not in world.prague.topics
         assert await storage.cases.get(1) is None  # erased with the person
         actions = [row.action for row in await storage.cases.audit_log(1)]
-        assert actions == ["open", "transfer", "erase"]  # the audit log keeps no person data
+        assert actions[:3] == ["open", "transfer", "erase"]  # the audit log keeps no person data
+        assert sorted(actions[3:]) == ["delete_asked", "topic_deleted"]
 
 
 async def test_without_rights_to_open_topics_the_person_gets_the_citys_contacts(

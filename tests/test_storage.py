@@ -38,6 +38,7 @@ TABLES = {"alembic_version", "people", "turns", "feedback", "unanswered", "cases
 TABLES |= {"inbox"}
 TABLES |= {"case_setup", "handoff_messages"}
 TABLES |= {"usage", "usage_people"}
+TABLES |= {"ended_topics"}
 
 
 class Clock:

@@ -6,7 +6,8 @@
 - audit: who claimed, replied to, closed or transferred a case, and when (never message text);
 - referrals: a case handed from one partner organisation to another, and the person's consent;
 - feedback and unanswered questions: for editors, not linked to any person;
-- usage: each question's outcome and each vote, under a pseudonym, for the city insights report.
+- usage: each question's outcome and each vote, under a pseudonym, for the city insights report;
+- inbox: Telegram updates until they are handled (then only their ids, for a day).
 """
 
 from ._cases import CaseStore
@@ -18,6 +19,7 @@ from ._records import (
     UNSET,
     AuditRow,
     CaseData,
+    EndedTopicData,
     FeedbackRow,
     PersonData,
     ReferralData,
@@ -37,6 +39,7 @@ __all__ = [
     "AuditRow",
     "CaseData",
     "CaseStore",
+    "EndedTopicData",
     "FeedbackRow",
     "HandoffRow",
     "InboxItem",

@@ -12,12 +12,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, select, update
+from sqlalchemy import ColumnElement, Row, Select, delete, select, union, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ._database import Database, aware, changed, language_code
-from ._models import CASE_ACTIONS, AuditEntry, Case, CaseSetup, Person
-from ._records import AuditRow, CaseData, record
+from ._models import CASE_ACTIONS, AuditEntry, Case, CaseSetup, EndedTopic, Person, Referral
+from ._records import AuditRow, CaseData, EndedTopicData, record
+from ._retry import units_of_work
 
 __all__ = ["CaseStore"]
 
@@ -28,6 +29,7 @@ _CASE_COLUMNS = [
 ]
 
 
+@units_of_work  # a database briefly away or locked: each method is retried, bounded
 class CaseStore:
     """Cases handed to caseworkers: open, claim, transfer, remind, close, rate; and the audit log."""
 
@@ -56,10 +58,16 @@ class CaseStore:
         """UPDATE the case where ``where`` still holds; if it did, write the audit entry ``action``.
         False when the case was not in that state (closed, claimed, or another process was first)."""
         # The audit names the partner the case was with when it happened (before a transfer moves it).
-        partner = await session.scalar(select(Case.partner).where(Case.id == case_id))
+        before = (
+            await session.execute(
+                select(Case.partner, Case.group_chat_id, Case.thread_id).where(Case.id == case_id)
+            )
+        ).one_or_none()
+        partner = None if before is None else before.partner
         stmt = update(Case).where(Case.id == case_id, *where).values(**values)
         if await changed(session, stmt) != 1:
             return False
+        await self._left_topic(session, case_id, before, values, action, now)
         session.add(
             AuditEntry(
                 case_id=case_id,
@@ -71,6 +79,28 @@ class CaseStore:
             )
         )
         return True
+
+    @staticmethod
+    async def _left_topic(
+        session: AsyncSession,
+        case_id: int,
+        before: Row[Any] | None,
+        values: Mapping[str, Any],
+        action: str,
+        now: datetime,
+    ) -> None:
+        """Record the topic the case was in (``before`` the change) when the change ends it there:
+        the case closed (or was erased), or moved to another topic (a transfer, a referral)."""
+        if before is None or before.thread_id is None:
+            return
+        topic = (before.group_chat_id, before.thread_id)
+        if values.get("status") == "closed":
+            reason = "erased" if action == "erase" else "closed"
+        elif "thread_id" in values and (values.get("group_chat_id", topic[0]), values["thread_id"]) != topic:
+            reason = "moved"
+        else:
+            return
+        await _end_topic(session, topic, case_id, reason, now)
 
     async def open(
         self,
@@ -135,6 +165,16 @@ class CaseStore:
         """The person's open case, if any."""
         async with self._db.session() as session, session.begin():
             return await self._one(session, Person.chat_id == chat_id, Case.status == "open")
+
+    async def closed_of(self, chat_id: int) -> list[CaseData]:
+        """The person's closed cases, oldest first (their messages may still be on a new case's card)."""
+        stmt = (
+            self._cases()
+            .where(Person.chat_id == chat_id, Case.status == "closed")
+            .order_by(Case.created_at, Case.id)
+        )
+        async with self._db.session() as session, session.begin():
+            return [record(CaseData, row) for row in (await session.execute(stmt)).all()]
 
     async def in_topic(self, group_chat_id: int, thread_id: int) -> CaseData | None:
         """The open case discussed in a forum topic, if any."""
@@ -286,6 +326,69 @@ class CaseStore:
                 )
             )
 
+    # Topics a case has left
+
+    async def ended_topic(self, group_chat_id: int, thread_id: int) -> EndedTopicData | None:
+        """Why a forum topic no longer has an open case (closed, moved, erased); None if it never had
+        one, or has one."""
+        stmt = select(*_ENDED_COLUMNS).where(
+            EndedTopic.group_chat_id == group_chat_id, EndedTopic.thread_id == thread_id
+        )
+        async with self._db.session() as session, session.begin():
+            row = (await session.execute(stmt)).one_or_none()
+        return None if row is None else record(EndedTopicData, row)
+
+    async def tell_once(self, group_chat_id: int, thread_id: int) -> bool:
+        """Note that staff in an ended topic have been told why; True only the first time (of two
+        processes at once, one), so the notice is given once per topic."""
+        stmt = (
+            update(EndedTopic)
+            .where(
+                EndedTopic.group_chat_id == group_chat_id,
+                EndedTopic.thread_id == thread_id,
+                EndedTopic.told_at.is_(None),
+            )
+            .values(told_at=self._db.clock())
+        )
+        async with self._db.session() as session, session.begin():
+            return await changed(session, stmt) == 1
+
+    async def erase_topics(self, chat_id: int) -> list[EndedTopicData]:
+        """Every forum topic that holds the person's messages: the topics of all their cases, open or
+        closed, and those a case left for another (a transfer, a referral). Each is marked ``erased``
+        (staff writing there are told once more). Call before the person is deleted."""
+        person = select(Person.id).where(Person.chat_id == chat_id).scalar_subquery()
+        person_cases = select(Case.id).where(Case.person_id == person)
+        topics = union(
+            select(Case.group_chat_id, Case.thread_id, Case.id.label("case_id")).where(
+                Case.id.in_(person_cases), Case.thread_id.is_not(None)
+            ),
+            select(EndedTopic.group_chat_id, EndedTopic.thread_id, EndedTopic.case_id).where(
+                EndedTopic.case_id.in_(person_cases)
+            ),
+            select(Referral.from_chat_id, Referral.from_thread_id, Referral.case_id).where(
+                Referral.case_id.in_(person_cases), Referral.from_thread_id.is_not(None)
+            ),
+        ).subquery()
+        now = self._db.clock()
+        async with self._db.session() as session, session.begin():
+            ordered = select(topics).order_by(topics.c.case_id, topics.c.thread_id)
+            found: dict[tuple[int, int], int] = {}
+            for row in (await session.execute(ordered)).all():
+                found.setdefault((row.group_chat_id, row.thread_id), row.case_id)
+            for topic, case_id in found.items():
+                await _end_topic(session, topic, case_id, "erased", now)
+        return [EndedTopicData(chat, thread, case, "erased", None) for (chat, thread), case in found.items()]
+
+    async def topic_deleted(self, group_chat_id: int, thread_id: int) -> None:
+        """The topic is gone (deleted in Telegram): nothing more can be said there."""
+        async with self._db.session() as session, session.begin():
+            await session.execute(
+                delete(EndedTopic).where(
+                    EndedTopic.group_chat_id == group_chat_id, EndedTopic.thread_id == thread_id
+                )
+            )
+
     async def audit_log(self, case_id: int) -> list[AuditRow]:
         """The case's audit entries, oldest first."""
         stmt = (
@@ -302,3 +405,19 @@ class CaseStore:
         )
         async with self._db.session() as session, session.begin():
             return [record(AuditRow, row) for row in (await session.execute(stmt)).all()]
+
+
+_ENDED_COLUMNS = [getattr(EndedTopic, field.name) for field in dataclasses.fields(EndedTopicData)]
+
+
+async def _end_topic(
+    session: AsyncSession, topic: tuple[int, int], case_id: int, reason: str, now: datetime
+) -> None:
+    """Record (or record again, to be told anew) why ``topic`` no longer has its case."""
+    chat_id, thread_id = topic
+    await session.execute(
+        delete(EndedTopic).where(EndedTopic.group_chat_id == chat_id, EndedTopic.thread_id == thread_id)
+    )
+    session.add(
+        EndedTopic(group_chat_id=chat_id, thread_id=thread_id, case_id=case_id, reason=reason, created_at=now)
+    )

@@ -43,6 +43,9 @@ CASE_ACTIONS = (
     "refer",
     "consent",
     "blocked",
+    # After /forget: the topic was deleted, or (without the right to) staff were asked to delete it.
+    "topic_deleted",
+    "delete_asked",
 )
 MAX_QUESTION_CHARS = 500
 
@@ -257,30 +260,21 @@ class AuditEntry(Base):
     partner: Mapped[str | None] = mapped_column(String(64))
 
 
-class UsagePerson(Base):
-    """The pseudonym that stands for a person in ``usage`` (a random number). Goes with the person:
-    afterwards their usage rows can no longer be tied to anyone."""
+class EndedTopic(Base):
+    """A forum topic a case has left: closed (``closed``), moved to another topic by a transfer or a
+    referral (``moved``), or ended because the person deleted their data (``erased``). Staff who write
+    there are told so once (``told_at``); /forget finds every topic that holds the person's messages.
+    Ids only, no person: like the audit log, it stays when the person is erased."""
 
-    __tablename__ = "usage_people"
+    __tablename__ = "ended_topics"
+    __table_args__ = (CheckConstraint("reason IN ('closed', 'moved', 'erased')", name="reason"),)
 
-    person_id: Mapped[int] = mapped_column(Id, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
-    pseudonym: Mapped[int] = mapped_column(BigInteger, unique=True)
-
-
-class Usage(Base):
-    """One question (its outcome) or one 👍/👎, for the city insights report: no text, no chat id;
-    a pseudonym so that a figure can say how many different people it rests on."""
-
-    __tablename__ = "usage"
-
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    city: Mapped[str] = mapped_column(String(64))
-    language: Mapped[str] = mapped_column(String(2))
-    key: Mapped[str | None] = mapped_column(String(128))
-    # An outcome of a question (answer, clarify, out_of_scope, no_content…) or helpful / unhelpful.
-    event: Mapped[str] = mapped_column(String(16))
-    pseudonym: Mapped[int] = mapped_column(BigInteger)
+    group_chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    thread_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    case_id: Mapped[int] = mapped_column(Id, index=True)
+    reason: Mapped[str] = mapped_column(String(8))
     created_at: Mapped[datetime] = mapped_column(index=True)
+    told_at: Mapped[datetime | None]
 
 
 class CaseSetup(Base):
@@ -323,4 +317,30 @@ class HandoffMessage(Base):
     copy_id: Mapped[int] = mapped_column(BigInteger)
     part: Mapped[int] = mapped_column(SmallInteger)
     broken: Mapped[bool] = mapped_column(Boolean)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class UsagePerson(Base):
+    """The pseudonym that stands for a person in ``usage`` (a random number). Goes with the person:
+    afterwards their usage rows can no longer be tied to anyone."""
+
+    __tablename__ = "usage_people"
+
+    person_id: Mapped[int] = mapped_column(Id, ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+    pseudonym: Mapped[int] = mapped_column(BigInteger, unique=True)
+
+
+class Usage(Base):
+    """One question (its outcome) or one 👍/👎, for the city insights report: no text, no chat id;
+    a pseudonym so that a figure can say how many different people it rests on."""
+
+    __tablename__ = "usage"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    city: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(2))
+    key: Mapped[str | None] = mapped_column(String(128))
+    # An outcome of a question (answer, clarify, out_of_scope, no_content…) or helpful / unhelpful.
+    event: Mapped[str] = mapped_column(String(16))
+    pseudonym: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(index=True)

@@ -16,6 +16,7 @@ __all__ = [
     "CaseData",
     "CaseSetupData",
     "CopyData",
+    "EndedTopicData",
     "FeedbackRow",
     "PersonData",
     "ReferralData",
@@ -94,7 +95,7 @@ class CaseData:
     @property
     def number(self) -> str:
         """The pseudonymous case number staff see, e.g. ``C-0042``."""
-        return f"C-{self.id:04d}"
+        return case_number(self.id)
 
     @property
     def is_open(self) -> bool:
@@ -127,6 +128,26 @@ class CopyData:
     copy_id: int
     part: int
     broken: bool
+
+
+def case_number(case_id: int) -> str:
+    """The pseudonymous number of a case, e.g. ``C-0042``."""
+    return f"C-{case_id:04d}"
+
+
+@dataclass(frozen=True, slots=True)
+class EndedTopicData:
+    """A forum topic a case has left, and why: ``closed``, ``moved`` or ``erased`` (see ``EndedTopic``)."""
+
+    group_chat_id: int
+    thread_id: int
+    case_id: int
+    reason: str
+    told_at: datetime | None
+
+    @property
+    def number(self) -> str:
+        return case_number(self.case_id)
 
 
 @dataclass(frozen=True, slots=True)

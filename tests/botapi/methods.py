@@ -482,7 +482,8 @@ class BotAPIMethods:
         user_id = p.need("user_id")
         if user_id not in self.world.accounts:
             raise bad("user not found")
-        return chat_member(self.world.accounts[user_id], self.world.status(chat, user_id))
+        status = self.world.status(chat, user_id)
+        return chat_member(self.world.accounts[user_id], status, chat.rights.get(user_id))
 
     # -- forum topics ------------------------------------------------------------------------------
 
@@ -525,6 +526,21 @@ class BotAPIMethods:
     def reopenForumTopic(self, p: Params) -> bool:
         """Reopen a closed topic."""
         return self._set_closed(p, closed=False)
+
+    @bot_api
+    def deleteForumTopic(self, p: Params) -> bool:
+        """Delete a topic with all its messages (the bot needs the right to delete messages)."""
+        chat, thread_id = self._topic(p)
+        if not self.world.has_right(chat, self.world.bot.id, "can_delete_messages"):
+            raise bad("not enough rights to delete the topic")
+        del chat.topics[thread_id]
+        for key in [
+            k
+            for k, m in self.world.messages.items()
+            if k[0] == chat.id and m.get("message_thread_id") == thread_id
+        ]:
+            del self.world.messages[key]
+        return True
 
     def _set_closed(self, p: Params, *, closed: bool) -> bool:
         chat, thread_id = self._topic(p)

@@ -93,6 +93,8 @@ class Chat:
     username: str | None = None
     is_forum: bool = False
     members: dict[int, str] = field(default_factory=dict)
+    # Administrators' rights that differ from Telegram's defaults (all granted), by user id.
+    rights: dict[int, dict[str, bool]] = field(default_factory=dict)
     topics: dict[int, Topic] = field(default_factory=dict)
     next_message_id: int = 1
     reply_keyboard: JSON | None = None
@@ -143,14 +145,15 @@ class StoredFile:
     file_name: str | None = None
 
 
-def chat_member(user: Account, status: str) -> JSON:
-    """The ChatMember object for a status."""
+def chat_member(user: Account, status: str, rights: dict[str, bool] | None = None) -> JSON:
+    """The ChatMember object for a status (an administrator's ``rights`` differing from all granted)."""
     data: JSON = {"status": status, "user": user.to_dict()}
     if status == "creator":
         data["is_anonymous"] = False
     elif status == "administrator":
         data.update(can_be_edited=False, is_anonymous=False, can_promote_members=False)
         data.update(dict.fromkeys(_ADMIN_RIGHTS, True))
+        data.update(rights or {})
     elif status == "kicked":
         data["until_date"] = 0
     return data
@@ -172,6 +175,13 @@ class World:
         if user_id not in self.accounts:
             self.accounts[user_id] = Account(user_id, f"User {user_id}")
         return self.accounts[user_id]
+
+    def has_right(self, chat: Chat, user_id: int, right: str) -> bool:
+        """Whether a user (or the bot) is the chat's creator, or an administrator with ``right``."""
+        status = self.status(chat, user_id)
+        if status == "creator":
+            return True
+        return status == "administrator" and chat.rights.get(user_id, {}).get(right, True)
 
     def status(self, chat: Chat, user_id: int) -> str:
         """Membership status of a user (or the bot) in a chat."""

@@ -6,10 +6,11 @@ from typing import TypeVar
 
 from telegram import Message, Update
 
-from ...language import native_name
+from ...language import language_name
 from ..callbacks import CaseAction, QuickReply
 from ..context import BotContext
 from .delivery import not_delivered, to_person
+from .ended import ended_alert, ended_here
 from .staff import StaffTurn, announce_claim, end_case, is_staff, staff_name, take
 from .texts import QUICK_REPLIES, person_texts
 
@@ -26,6 +27,12 @@ async def _staff_press(update: Update, context: BotContext, kind: type[B]) -> tu
         return None
     button = kind.parse(query.data)
     case = await context.storage.cases.get(button.case_id) if button else None
+    ended = await ended_here(context, query.message) if button else None
+    if button is not None and ended is not None and ended[0].case_id == button.case_id:
+        # An old card in a topic whose case is over (closed, moved on, or erased with the person).
+        if await is_staff(context, ended[1], update.effective_user):
+            await query.answer(ended_alert(context, *ended), show_alert=True)
+            return None
     group = context.settings.staff_group(case.city, case.partner) if case else None
     if button is None or case is None or group is None or query.message.chat.id != case.group_chat_id:
         await query.answer()  # forged, or the case is gone: nothing to do
@@ -90,5 +97,8 @@ async def _send_quick(context: BotContext, turn: StaffTurn, index: int) -> None:
     await context.storage.cases.audit(owned.id, "quick", user.id, str(index))
     await context.storage.add_turn(owned.chat_id, "staff", _p(text), None)
     await menu.edit_text(
-        "📤 " + _("Sent in {language}: “{text}”").format(language=native_name(owned.language), text=_(text))
+        "📤 "
+        + _("Sent in {language}: “{text}”").format(
+            language=language_name(owned.language, group.language), text=_(text)
+        )
     )

@@ -6,10 +6,10 @@ import datetime as dt
 import html
 from typing import TYPE_CHECKING
 
-from babel.dates import format_datetime
+from babel.dates import format_skeleton, format_time, get_datetime_format
 from telegram import InlineKeyboardMarkup
 
-from ...language import native_name
+from ...language import language_name
 from ...storage import CaseData
 from ..callbacks import CaseAction
 from ..context import BotContext
@@ -18,15 +18,25 @@ from .delivery import open_topic
 if TYPE_CHECKING:
     from ...settings import StaffGroup
 
-__all__ = ["card_keyboard", "case_card", "open_case_topic", "partner_name", "topic_title", "when"]
+__all__ = ["card_keyboard", "case_card", "day", "open_case_topic", "partner_name", "topic_title", "when"]
 
 # The longest a message of the recent conversation gets on the card.
 TURN_TEXT = 250
 
 
-def when(moment: dt.datetime, group: StaffGroup, language: str) -> str:
-    """A moment in the group's time zone, worded for ``language``, e.g. "Monday, 09:00"."""
-    return format_datetime(moment, "EEEE d MMMM, HH:mm", tzinfo=group.hours().zone, locale=language)
+def day(moment: dt.datetime, group: StaffGroup, language: str, *, weekday: bool = False) -> str:
+    """The day of a moment in the group's time zone, in CLDR's pattern for ``language``: "2 December",
+    in Czech "2. prosince" (``weekday``: "Wed, 2 December", "st 2. prosince")."""
+    skeleton = "MMMMEd" if weekday else "MMMMd"
+    return format_skeleton(skeleton, moment, tzinfo=group.hours().zone, locale=language)
+
+
+def when(moment: dt.datetime, group: StaffGroup, language: str, *, weekday: bool = False) -> str:
+    """A moment in the group's time zone: its ``day`` and time joined as CLDR joins them for
+    ``language``, e.g. "December 2, 9:00 AM", in Czech "2. prosince 9:00"."""
+    time = format_time(moment, "short", tzinfo=group.hours().zone, locale=language)
+    pattern = str(get_datetime_format("medium", locale=language)).replace("'", "")
+    return pattern.replace("{0}", time).replace("{1}", day(moment, group, language, weekday=weekday))
 
 
 def partner_name(context: BotContext, partner_id: str | None, city: str, language: str) -> str:
@@ -87,7 +97,9 @@ async def case_card(
     topic = f"{kb.title(case.key, group.language)} ({case.key})" if case.key else _("General question")
     lines += [
         html.escape(
-            _("Language: {language}").format(language=f"{native_name(case.language)} ({case.language})")
+            _("Language: {language}").format(
+                language=f"{language_name(case.language, group.language)} ({case.language})"
+            )
         ),
         html.escape(_("City: {city}").format(city=engine.city_name(case.city, group.language))),
         # TRANSLATORS: the partner organisation whose caseworkers handle this case (this staff group).
@@ -112,7 +124,20 @@ async def case_card(
                 )
             )
         )
+    # The person's closed cases: their messages on this card are marked as an earlier case.
+    earlier = (
+        [c for c in await context.storage.cases.closed_of(case.chat_id) if c.id != case.id] if turns else []
+    )
+    block: CaseData | None = None
     for turn in turns:
+        within = next(
+            (c for c in earlier if c.closed_at and c.created_at <= turn.created_at <= c.closed_at), None
+        )
+        if within != block:
+            lines.append(
+                "<b>" + html.escape(_block_heading(context, within or block, within is None, group)) + "</b>"
+            )
+            block = within
         if turn.role == "bot" and turn.key:
             text = "🤖 " + _("answered: {topic}").format(topic=kb.title(turn.key, group.language))
         else:
@@ -135,6 +160,20 @@ async def case_card(
         + "</i>",
     ]
     return "\n".join(lines)
+
+
+def _block_heading(context: BotContext, case: CaseData | None, after: bool, group: StaffGroup) -> str:
+    """The heading over a closed case's messages on a later case's card, or (``after``) over the
+    messages that came after it."""
+    assert case is not None and case.closed_at is not None
+    _ = context.translations(group.language).gettext
+    if after:
+        # TRANSLATORS: on a case card, over the messages after an earlier case; {number} e.g. C-0042.
+        return _("Since case {number} was closed").format(number=case.number)
+    # TRANSLATORS: on a case card, over an earlier case's messages; {date} e.g. "2 December".
+    return _("Earlier case {number} (closed {date})").format(
+        number=case.number, date=day(case.closed_at, group, group.language)
+    )
 
 
 async def open_case_topic(

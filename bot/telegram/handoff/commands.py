@@ -7,7 +7,7 @@ import unicodedata
 
 from telegram import InlineKeyboardMarkup, Update
 
-from ...language import native_name
+from ...language import language_name
 from ..callbacks import QuickReply
 from ..context import BotContext
 from ..ui import answer_card, with_intro
@@ -51,8 +51,16 @@ async def staff_message(context: BotContext, turn: StaffTurn) -> None:
 
 @staff_case
 async def note(context: BotContext, turn: StaffTurn) -> None:
-    """/note TEXT: an internal note, never sent to the person (only the fact is recorded)."""
+    """/note TEXT: an internal note, never sent to the person (only the fact is recorded); the staff
+    member is told it was kept."""
+    _ = context.translations(turn.group.language).gettext
+    if not context.args:
+        await turn.message.reply_text(
+            _("Usage: /note TEXT. A note stays in this topic; the person never sees it.")
+        )
+        return
     await context.storage.cases.audit(turn.case.id, "note", turn.user.id)
+    await turn.message.reply_text("📝 " + _("Note kept in this topic. The person does not see it."))
 
 
 @staff_case
@@ -79,7 +87,15 @@ async def send_answer(context: BotContext, turn: StaffTurn) -> None:
         return
     answer = services.engine.answer_key(key, owned.city, owned.language)
     _p = person_texts(context, owned).gettext
-    sent = with_intro(answer, _p("A caseworker sent you this information:"))
+    # What a person-sent answer is: general information a caseworker picked, with the answer's own
+    # sources and review note (a partner organisation's check, or only when it was last updated).
+    sent = with_intro(
+        answer,
+        _p(
+            "A caseworker chose this general information for you. Its sources, and whether a partner "
+            "organisation has checked it, are at the end."
+        ),
+    )
     pages = answer_card(services.engine, sent)
     delivered = await pages_to_person(context, owned, pages, "deliver an answer of {case}")
     if not delivered:
@@ -90,7 +106,7 @@ async def send_answer(context: BotContext, turn: StaffTurn) -> None:
     await message.reply_text(
         "📤 "
         + _("Sent “{topic}” in {language}.").format(
-            topic=kb.title(key, group.language), language=native_name(owned.language)
+            topic=kb.title(key, group.language), language=language_name(owned.language, group.language)
         )
     )
 
@@ -103,7 +119,9 @@ async def quick(context: BotContext, turn: StaffTurn) -> None:
     buttons = [[QuickReply(case.id, i).button(_(text)[:64])] for i, text in enumerate(QUICK_REPLIES)]
     lines = [f"{i + 1}. {_(text)}" for i, text in enumerate(QUICK_REPLIES)]
     await turn.message.reply_text(
-        _("Ready replies (the person gets them in {language}):").format(language=native_name(case.language))
+        _("Ready replies (the person gets them in {language}):").format(
+            language=language_name(case.language, group.language)
+        )
         + "\n"
         + "\n".join(lines),
         reply_markup=InlineKeyboardMarkup(buttons),

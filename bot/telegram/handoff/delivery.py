@@ -30,6 +30,7 @@ __all__ = [
     "Sent",
     "close_for_blocked",
     "close_topic",
+    "delete_topic",
     "message_kind",
     "not_delivered",
     "open_topic",
@@ -258,6 +259,21 @@ async def update_card(
         lambda: context.delivery.edit_markup(case.group_chat_id, card_id, markup),
         level,
     )
+
+
+async def delete_topic(context: BotContext, case: CaseData) -> bool:
+    """Delete the case's forum topic with all its messages; False when the bot may not (it needs the
+    right to delete messages) or Telegram refuses."""
+    if case.thread_id is None:
+        return False
+    thread_id = case.thread_id
+    deleted = await _attempt(
+        case,
+        "delete the topic of {case}",
+        lambda: context.bot.delete_forum_topic(case.group_chat_id, thread_id),
+        logging.INFO,
+    )
+    return bool(deleted)
 
 
 async def close_topic(context: BotContext, case: CaseData) -> None:

@@ -13,7 +13,8 @@ from ...storage import CaseData
 from ..callbacks import Rating
 from ..context import BotContext
 from ..ui import answer_card, rtl
-from .delivery import close_topic, message_kind, pages_to_person, relay_to_topic, to_person, to_topic
+from .delivery import message_kind, pages_to_person, relay_to_topic, to_person, to_topic
+from .ended import erase_topics
 from .reminders import reminder_time
 from .setup import Progress, continue_setup
 from .texts import STILL_CONNECTING, person_texts
@@ -161,27 +162,12 @@ async def relay_from_person(update: Update, context: BotContext) -> None:
 
 
 async def end_case_for_erasure(context: BotContext, chat_id: int) -> None:
-    """The person used /forget: close their open case and ask staff to delete the topic."""
+    """The person used /forget: close their open case; then every topic that holds their messages
+    (of open and closed cases) is deleted, or where the bot may not, staff are asked to delete it."""
     case = await context.storage.cases.open_of(chat_id)
-    if case is None:
-        return
-    closed = await context.storage.cases.close(case.id, None, "erase")
-    group = context.settings.staff_group(case.city, case.partner)
-    if closed is None or group is None:
-        return
-    _ = context.translations(group.language).gettext
-    await to_topic(
-        context,
-        case,
-        "🗑 "
-        + html.escape(
-            _(
-                "The person deleted their data, so this case is closed. Please delete this topic: it "
-                "holds copies of their messages."
-            )
-        ),
-    )
-    await close_topic(context, case)
+    if case is not None:
+        await context.storage.cases.close(case.id, None, "erase")
+    await erase_topics(context, chat_id)
 
 
 async def rate(update: Update, context: BotContext) -> None:

@@ -214,7 +214,7 @@ def _opened_notice(context: BotContext, case: CaseData, group: StaffGroup, *, st
             _(
                 "Caseworkers are not at work right now. They will be back on {time}, and your messages "
                 "will be waiting for them."
-            ).format(time=when(hours.next_opening(now), group, case.language))
+            ).format(time=when(hours.next_opening(now), group, case.language, weekday=True))
         )
         if case.urgent:
             parts.append(_("If you are in danger, call 112 now."))

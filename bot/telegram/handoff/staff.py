@@ -18,6 +18,7 @@ from ..callbacks import Rating
 from ..context import BotContext
 from .cards import card_keyboard
 from .delivery import close_topic, to_person, to_topic, update_card
+from .ended import ended_here, tell_ended
 from .referrals import referral_claimed
 from .texts import N_, person_texts
 
@@ -94,12 +95,16 @@ class StaffTurn:
 
 
 async def _staff_turn(update: Update, context: BotContext) -> StaffTurn | None:
-    """The open case of the topic this message comes from, if its sender is staff; else None."""
+    """The open case of the topic this message comes from, if its sender is staff; else None. Staff
+    writing in a topic whose case is over are told so, once per topic."""
     message, user = update.effective_message, update.effective_user
     if message is None or message.message_thread_id is None or not message.is_topic_message:
         return None
     case = await context.storage.cases.in_topic(message.chat.id, message.message_thread_id)
     if case is None:
+        ended = await ended_here(context, message)
+        if ended is not None and await is_staff(context, ended[1], user):
+            await tell_ended(context, message, *ended)
         return None
     group = context.settings.staff_group(case.city, case.partner)
     try:
