@@ -217,3 +217,75 @@ async def test_nul_characters_are_stored_on_postgresql_and_relayed(
         assert copy.params["text"].startswith("👤 номер справи")
         [*_, last] = await storage.recent_turns(2105)
         assert last.role == "user" and last.text == "номер справи\ufffd12 \ufffd"
+
+
+async def test_a_transfer_waits_for_the_other_group_and_the_case_stays_usable_meanwhile(
+    world: World, services: Services
+) -> None:
+    api, t = world.api, world.t
+    async with world.running() as storage:
+        person = Chat(api, api.user(2106, "Olena", language_code="uk"), services)
+        await person.onboard("uk", "prague")
+        thread, _card = await world.new_case(person.say("/human"))
+
+        # Osijek's group cannot be reached: the transfer waits, the case stays in Prague meanwhile.
+        api.faults.add(500, methods={"createForumTopic"}, chat=test_handoff.OSIJEK)
+        waiting = await world.to_group(
+            world.jana.send("/transfer osijek", chat=PRAGUE, thread_id=thread), PRAGUE
+        )
+        assert waiting.params["text"] == "⏳ " + t(
+            "cs",
+            "The other group cannot be reached right now. I will keep trying; the case stays here until it "
+            "has moved.",
+        )
+        copy = await world.to_group(person.user.send("я ще тут"), PRAGUE)
+        assert copy.params["message_thread_id"] == thread
+        busy = await world.to_group(
+            world.jana.send("/transfer osijek", chat=PRAGUE, thread_id=thread), PRAGUE
+        )
+        assert busy.params["text"] == t("cs", "This case is already being moved.")
+
+        # Osijek is back: the reconciler finishes the transfer where it stopped.
+        api.faults.clear()
+        mark = len(api.calls)
+        world.clock.now += dt.timedelta(minutes=1)
+        topic = await api.wait_for("createForumTopic", lambda c: sent_to(c, test_handoff.OSIJEK), since=mark)
+        card = await api.wait_for("sendMessage", lambda c: sent_to(c, test_handoff.OSIJEK), since=mark)
+        thread2 = topic.result["message_thread_id"]
+        origin = t("hr", "Transferred from {city}.").format(city=services.engine.city_name("prague", "hr"))
+        assert card.params["message_thread_id"] == thread2 and origin in card.params["text"]
+        moved = await api.wait_for("sendMessage", lambda c: sent_to(c, 2106), since=mark)
+        assert moved.params["text"] == t(
+            "uk", "Your conversation has been passed to caseworkers in {city}."
+        ).format(city=services.engine.city_name("osijek", "uk"))
+        await api.wait_for("closeForumTopic", lambda c: sent_to(c, PRAGUE), since=mark)
+        assert world.prague.topics[thread].closed
+        copy = await world.to_group(person.user.send("дякую"), test_handoff.OSIJEK)
+        assert copy.params["message_thread_id"] == thread2
+        case = await storage.cases.open_of(2106)
+        assert case is not None and case.city == "osijek" and case.thread_id == thread2
+        assert [e.action for e in await storage.cases.audit_log(case.id)].count("transfer") == 1
+
+
+async def test_a_topic_whose_card_telegram_refuses_is_labelled_unused_and_closed(
+    world: World, services: Services
+) -> None:
+    api, t = world.api, world.t
+    async with world.running() as storage:
+        person = Chat(api, api.user(2107, "Olena", language_code="uk"), services)
+        await person.onboard("uk", "prague")
+        api.faults.add(403, methods={"sendMessage"}, chat=PRAGUE, times=1)  # the card is refused
+        mark = len(api.calls)
+        [contacts] = await person.say("/human")
+        assert contacts["text"].startswith(t("uk", "These people can help you in person:"))
+        topic = await api.wait_for("createForumTopic", lambda c: sent_to(c, PRAGUE), since=mark)
+        thread = topic.result["message_thread_id"]
+        label = await api.wait_for("sendMessage", lambda c: sent_to(c, PRAGUE) and c.ok, since=mark)
+        assert label.params["message_thread_id"] == thread
+        assert label.params["text"] == "🗂 " + t(
+            "cs", "This topic is not in use: {case} ended before it was ready."
+        ).format(case="C-0001")
+        await api.wait_for("closeForumTopic", lambda c: sent_to(c, PRAGUE), since=mark)
+        assert world.prague.topics[thread].closed
+        assert await storage.cases.open_of(2107) is None and await storage.steps.get(1) is None
+        assert [e.action for e in await storage.cases.audit_log(1)] == ["open", "return"]
