@@ -221,3 +221,18 @@ async def test_sqlite_lets_many_handlers_write_at_once_without_database_is_locke
         assert sum(row.helpful for row in await storage.feedback_report()) == 32 * 5
         turns = await storage.recent_turns(32, limit=20)
         assert [t.text for t in turns] == [f"question {n}" for n in range(5)]
+
+
+@pytest.mark.postgres
+async def test_workers_starting_at_once_on_a_new_postgresql_database_migrate_it_once(
+    request: pytest.FixtureRequest,
+) -> None:
+    server: PostgresServer = request.getfixturevalue("postgres")
+    url = server.create_database("start")
+    workers = [Storage(url) for _ in range(4)]
+    await asyncio.gather(*(worker.open() for worker in workers))  # one migrates, the others wait
+    try:
+        assert await workers[0].inbox.add(rows(message(1, 100))) == 1
+        assert await workers[3].inbox.counts() == {"pending": 1, "done": 0, "failed": 0}
+    finally:
+        await asyncio.gather(*(worker.aclose() for worker in workers))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -15,6 +16,8 @@ __all__ = ["DEFAULT_URL", "MIGRATIONS", "alembic_config", "database_url", "migra
 
 DEFAULT_URL = DEFAULT_DATABASE_URL
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# pg_advisory_xact_lock key held while the schema is migrated (PostgreSQL).
+MIGRATION_LOCK = 0x1B7E_6A10
 
 
 def database_url(url: str | URL, root: Path | None = None) -> URL:
@@ -53,6 +56,9 @@ async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to the newest revision; a no-op when it is already there."""
     sqlite = engine.dialect.name == "sqlite"
     async with engine.connect() as connection:
+        if engine.dialect.name == "postgresql":
+            # Several workers may start at once: one migrates, the others wait and find it done.
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         if sqlite:
             # Batch migrations copy and drop tables: with foreign keys on, dropping `people` would
             # cascade into `turns`. The pragma only takes effect outside a transaction.
