@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from ._database import Database, aware, changed
 from ._models import Case, CaseSetup, HandoffMessage, Person
 from ._records import CaseSetupData, CopyData
+from ._retry import units_of_work
 
 __all__ = ["CaseSteps", "RelayedMessages"]
 
@@ -38,6 +39,7 @@ _SETUP_COLUMNS = [
 STEPS = ("topic", "card", "notice")
 
 
+@units_of_work  # a database briefly away or locked: each method is retried, bounded
 class CaseSteps:
     """Where opening or transferring each case has got to."""
 
@@ -135,6 +137,7 @@ class CaseSteps:
             return [CaseSetupData(*row) for row in (await session.execute(stmt)).all()]
 
 
+@units_of_work  # a database briefly away or locked: each method is retried, bounded
 class RelayedMessages:
     """Which copy on the other side belongs to a message relayed during a case (ids only)."""
 
