@@ -192,6 +192,8 @@ class Services:
         else:
             self._nlu = await self._open_local()
         self._engine = Engine(self.settings, self.kb, self._nlu, self.detector, self.catalogues)
+        # Degraded mode's word index (~2 s, ~14 MiB), built now: not while someone waits for a reply.
+        await asyncio.to_thread(lambda: self.engine.lexical)
 
     async def _open_local(self) -> NLUClient:
         nlu = self.settings.nlu
@@ -212,7 +214,13 @@ class Services:
         self._stack.push_async_callback(client.aclose)
         # Restarted when it dies or stops answering (people get degraded replies meanwhile); killed
         # with this process, even by kill -9, by its parent-death signal.
-        self.supervisor = Supervisor(self.server, on_started=self._announce, on_moved=client.replace_server)
+        server = self.server
+
+        def restarted() -> None:
+            client.revive(server.url)
+            self._announce()
+
+        self.supervisor = Supervisor(server, on_started=restarted, on_moved=client.replace_server)
         await self.supervisor.start()
         self._stack.push_async_callback(self.supervisor.stop)
         return client

@@ -126,3 +126,25 @@ async def test_several_servers_take_turns_and_a_failing_one_is_skipped() -> None
     # down.test was tried once, failed over to the next server, and then rested.
     assert asked.count("down.test") == 1
     assert asked == ["a.test", "down.test", "b.test", "b.test", "a.test"]
+
+
+async def test_a_server_that_just_failed_gets_only_a_quick_look_until_it_answers_again() -> None:
+    read_timeouts: list[float] = []
+    hung = True
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        read_timeouts.append(request.extensions["timeout"]["read"])
+        if hung:
+            raise httpx.ReadTimeout("no answer", request=request)
+        return httpx.Response(200, json={"intent": {"name": "greet", "confidence": 0.9}})
+
+    transport = httpx.MockTransport(handler)
+    async with NLUClient("http://only.test", SECRET, transport=transport, timeout=2.0, probe=0.1) as client:
+        for _ in range(2):
+            with pytest.raises(NLUTimeout):
+                await client.classify("hello")
+        hung = False
+        assert (await client.classify("hello")).key == "greet"
+        assert (await client.classify("hello")).key == "greet"
+    # The full timeout, then quick looks while it rests, then the full timeout again once it answered.
+    assert read_timeouts[0] > 1.9 and read_timeouts[1:3] == [0.1, 0.1] and read_timeouts[3] > 1.9
