@@ -7,6 +7,7 @@ import asyncio
 import collections
 import datetime as dt
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -78,8 +79,9 @@ def sends(api: FakeBotAPI, chats: range) -> dict[int, list[str]]:
     return found
 
 
-def duplicates(sent: dict[int, list[str]]) -> int:
-    return sum(len(texts) - len(set(texts)) for texts in sent.values())
+def duplicates(sent: dict[int, list[str]], asked: int = 1) -> int:
+    """Messages beyond one answer per question (every answer here is one message)."""
+    return sum(max(len(texts) - asked, 0) for texts in sent.values())
 
 
 async def until(predicate: Callable[[], bool | Awaitable[bool]], what: str, timeout: float = 60.0) -> None:  # noqa: ASYNC109
@@ -145,13 +147,22 @@ async def test_kill_9_with_20_updates_in_flight_then_restart_every_question_is_a
         api.before, api.after = set(), set()
         api.gate.set()
         mark = len(api.calls)
+        started = time.monotonic()
         async with bot:  # restarted on the same database: Telegram has nothing left to send
+            ready = time.monotonic() - started
             await until(lambda: len(sends(api, people)) == 20, "every question answered", timeout=90)
+            answered = time.monotonic() - started
             await until(lambda: pending(database, 0), "nothing pending")
         sent = sends(api, people)
+        print(
+            f"\nkill -9: 20 asked, {len(answered_before)} sends made before the kill (5 answered, 1 answer"
+            f" out), 15 acknowledged and pending; after the restart: {len(sent)} of 20 answered,"
+            f" {duplicates(sent)} duplicate(s); {ready:.1f} s to running again,"
+            f" {answered:.1f} s to all answered"
+        )
         assert sorted(sent) == list(people)  # 0 lost
         assert duplicates(sent) <= 1  # at most the one whose answer was out when the bot died
-        assert {chat for chat, texts in sent.items() if len(texts) != len(set(texts))} <= {3020}
+        assert {chat for chat, texts in sent.items() if len(texts) > 1} <= {3020}
         assert not [c for c in api.calls[mark:] if c.method == "getUpdates" and c.result]
 
 
@@ -174,6 +185,7 @@ async def test_two_workers_on_one_postgresql_keep_each_chats_order_and_handle_no
             for name in ("worker-a", "worker-b")
         ]
         await asyncio.gather(*(worker.start() for worker in workers))
+        started = time.monotonic()
         try:
             for question in QUESTIONS:  # every person asks five questions, one right after another
                 await asyncio.gather(*(user.send(question) for user in users))
@@ -182,6 +194,7 @@ async def test_two_workers_on_one_postgresql_keep_each_chats_order_and_handle_no
                 "five answers for everyone",
                 timeout=120,
             )
+            elapsed = time.monotonic() - started
             await until(lambda: pending(database, 0), "nothing pending")
         finally:
             await asyncio.gather(*(worker.stop() for worker in workers))
@@ -194,9 +207,13 @@ async def test_two_workers_on_one_postgresql_keep_each_chats_order_and_handle_no
             async with storage.engine.connect() as connection:
                 by_worker = text("SELECT claimed_by, count(*) FROM inbox GROUP BY claimed_by")
                 handled: dict[str, int] = {row[0]: row[1] for row in await connection.execute(by_worker)}
+        sent = sends(api, people)
+        print(
+            f"\ntwo workers: {sum(handled.values())} updates from {len(people)} people in {elapsed:.1f} s;"
+            f" handled per worker {sorted(handled.values())}; duplicates {duplicates(sent, len(QUESTIONS))}"
+        )
         assert sum(handled.values()) == len(people) * len(QUESTIONS)
         assert len(handled) == 2, handled  # both workers handled updates
-        sent = sends(api, people)
-        assert duplicates(sent) == 0 and all(len(sent[c]) == len(QUESTIONS) for c in people)
+        assert all(len(sent[c]) == len(QUESTIONS) for c in people)  # one answer each, none twice
         # One leader polled: two pollers at once would have been told 409 Conflict.
         assert api.calls_of("getUpdates") and not [c for c in api.calls_of("getUpdates") if not c.ok]
