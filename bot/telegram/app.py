@@ -201,7 +201,8 @@ async def set_commands(application: BotApplication) -> None:
 
 
 def webhook_options(settings: Settings) -> dict[str, Any]:
-    """Arguments for ``run_webhook``/``start_webhook``; the secret token is mandatory."""
+    """The webhook's listen address, port, path, URL and secret token (mandatory), as the webhook
+    server (bot/telegram/intake.py) uses them."""
     telegram = settings.telegram
     if not telegram.webhook_url or telegram.webhook_secret is None:
         raise ValueError("webhook mode needs TELEGRAM_WEBHOOK_URL and TELEGRAM_WEBHOOK_SECRET")
