@@ -86,6 +86,23 @@ class CaseSteps:
                 update(CaseSetup).where(CaseSetup.case_id == case_id).values(step=step, **values)
             )
 
+    async def topic_made(self, case_id: int, thread_id: int) -> None:
+        """A new case's topic exists: the case is in it, and its card comes next (one transaction, so a
+        crash cannot leave the topic recorded but its step not, which would make a second one)."""
+        async with self._db.session() as session, session.begin():
+            await session.execute(
+                update(Case).where(Case.id == case_id).values(thread_id=thread_id, card_message_id=None)
+            )
+            await session.execute(update(CaseSetup).where(CaseSetup.case_id == case_id).values(step="card"))
+
+    async def card_posted(self, case_id: int, card_message_id: int) -> None:
+        """A new case's card is in its topic; the notice to the person comes next (one transaction)."""
+        async with self._db.session() as session, session.begin():
+            await session.execute(
+                update(Case).where(Case.id == case_id).values(card_message_id=card_message_id)
+            )
+            await session.execute(update(CaseSetup).where(CaseSetup.case_id == case_id).values(step="notice"))
+
     async def done(self, case_id: int) -> None:
         """Every step is done (or the rest was abandoned)."""
         async with self._db.session() as session, session.begin():

@@ -149,8 +149,7 @@ async def _open(
                 lambda: context.bot.create_forum_topic(group.chat_id, topic_title(context, case, group)),
             )
             # Recorded at once: from here on the topic is the case's, whatever happens next.
-            await storage.cases.set_topic(case.id, thread_id=topic.message_thread_id, card_message_id=None)
-            await storage.steps.advance(case.id, "card")
+            await storage.steps.topic_made(case.id, topic.message_thread_id)
             case, step = dataclasses.replace(case, thread_id=topic.message_thread_id), "card"
         if step == "card":
             card = await case_card(context, case, group)
@@ -167,9 +166,7 @@ async def _open(
                     disable_web_page_preview=True,
                 ),
             )
-            assert thread_id is not None
-            await storage.cases.set_topic(case.id, thread_id=thread_id, card_message_id=posted.message_id)
-            await storage.steps.advance(case.id, "notice")
+            await storage.steps.card_posted(case.id, posted.message_id)
     except _Refused:
         return await _give_up(context, case, live=live)
     except _NotNow:
@@ -283,6 +280,8 @@ async def _transfer(
     if target is None:
         return await _call_off(context, old, setup)
     step, thread_id = setup.step, setup.to_thread_id
+    if step == "card" and thread_id is not None and case.thread_id == thread_id:
+        step = "notice"  # it moved, and the bot stopped before it could record that
     moved = dataclasses.replace(
         case, city=city, group_chat_id=target.chat_id, owner_id=None, partner=target.id, thread_id=thread_id
     )
