@@ -236,3 +236,46 @@ async def test_workers_starting_at_once_on_a_new_postgresql_database_migrate_it_
         assert await workers[3].inbox.counts() == {"pending": 1, "done": 0, "failed": 0}
     finally:
         await asyncio.gather(*(worker.aclose() for worker in workers))
+
+
+async def test_the_runtime_keeps_each_chats_order_and_gives_up_an_update_that_never_finished(
+    tmp_path: Path,
+) -> None:
+    from telegram import Update
+    from telegram.ext import Application, ContextTypes, MessageHandler, filters
+
+    from bot.telegram.inbox import MAX_ATTEMPTS, Inbox
+
+    handled: list[tuple[int, str]] = []
+    finished = asyncio.Event()
+
+    async def record(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        assert update.effective_chat is not None and update.effective_message is not None
+        text = update.effective_message.text or ""
+        await asyncio.sleep(0.001 * (int(text[1:]) % 5))  # chats finish in a different order than they began
+        handled.append((update.effective_chat.id, text))
+        if len(handled) == 39:
+            finished.set()
+
+    async with Storage(f"sqlite+aiosqlite:///{tmp_path / 'run.db'}") as storage, FakeBotAPI(TOKEN) as api:
+        # Update 1 was claimed by processes that died each time they handled it.
+        await storage.inbox.add(rows(message(1, 100, "m1")))
+        for _ in range(MAX_ATTEMPTS):
+            await storage.inbox.claim("died", limit=1, lease=LEASE)
+            await storage.inbox.release()
+        await storage.inbox.add(rows(*(message(n, 100 + n % 3, f"m{n}") for n in range(2, 41))))
+        application = Application.builder().token(TOKEN).base_url(api.base_url).updater(None).build()
+        application.add_handler(MessageHandler(filters.ALL, record))
+        async with application:
+            inbox = Inbox(application, storage, concurrency=4, idle=0.05)
+            await inbox.start(single_process=True)
+            try:
+                async with asyncio.timeout(30):
+                    await finished.wait()
+            finally:
+                await inbox.stop()  # lets the updates in hand finish
+            assert await storage.inbox.counts() == {"pending": 0, "done": 39, "failed": 1}
+    assert len(handled) == 39 and (100, "m1") not in handled
+    for chat in (100, 101, 102):
+        numbers = [int(text[1:]) for chat_id, text in handled if chat_id == chat]
+        assert numbers == sorted(numbers) and numbers == [n for n in range(2, 41) if 100 + n % 3 == chat]

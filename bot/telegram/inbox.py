@@ -209,6 +209,13 @@ class Inbox:
         self.wake()  # the chat's next update may be claimed now
 
     async def _handle(self, item: InboxItem) -> None:
+        if item.attempts > MAX_ATTEMPTS:  # it was claimed that often and never finished: the process
+            # died each time it was handled; the chat goes on without it
+            logger.error(
+                "inbox: update %s never finished in %d attempts; given up", item.update_id, MAX_ATTEMPTS
+            )
+            await self._finish(item.update_id, failed=True)
+            return
         current = replay.Handling(item.update_id, item.sent, self.storage.inbox.record_sent)
         replay.handling.set(current)  # in this task's own context
         try:
