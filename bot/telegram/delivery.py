@@ -5,8 +5,9 @@ passes python-telegram-bot's rate limiter, and each attempt it makes passes ``De
 
 - ``RateLimiter``: PTB's ``AIORateLimiter`` (aiolimiter) set to Telegram's limits — about 30 messages a
   second overall, 20 a minute into one group and (added here) about one a second into one private
-  chat, with short bursts. Only requests that post a message are throttled. A 429 halts every
-  request for its ``retry_after`` and is retried, at most ``max_retries`` times.
+  chat, on average over 20 messages (Telegram allows short bursts). Only requests that post a
+  message are throttled. A 429 halts every request for its ``retry_after`` and is retried, at most
+  ``max_retries`` times.
 - ``Delivery.guard``: a person who blocked the bot is not called at all (they are marked in storage
   on the first 403, and their open case is closed through ``on_blocked``); a ``retry_after`` given for
   a chat is waited out before anything else goes there (the apology after an error included); network
@@ -83,7 +84,7 @@ class RateLimiter(AIORateLimiter):
         per_second: float = 30,
         group_per_minute: float = 20,
         chat_per_second: float = 1,
-        chat_burst: int = 3,
+        chat_burst: int = 20,
         max_retries: int = 5,
     ) -> None:
         super().__init__(
