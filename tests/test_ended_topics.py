@@ -104,3 +104,19 @@ async def test_closed_cases_of_a_person_oldest_first(storage: Storage, clock: Cl
     closed = await storage.cases.closed_of(9)
     assert [c.id for c in closed] == ids
     assert [c.closed_at for c in closed] == [T0 + timedelta(minutes=5), T0 + timedelta(minutes=10)]
+
+
+async def test_topics_cases_left_are_kept_as_long_as_the_audit_log(storage: Storage, clock: Clock) -> None:
+    await storage.save_person(10, language="bg", city="prague", consent_at=T0)
+    case_id = await open_case(storage, 10, 90)
+    assert await storage.cases.close(case_id, None, "close") is not None
+    clock.advance(days=20)
+    retention = {
+        "turns_older_than": timedelta(days=365),
+        "inactive_people_older_than": timedelta(days=365),
+        "unanswered_older_than": timedelta(days=365),
+    }
+    kept = await storage.purge(now=clock.now, audit_older_than=timedelta(days=21), **retention)
+    assert kept["ended_topics"] == 0 and await storage.cases.ended_topic(PRAGUE, 90) is not None
+    deleted = await storage.purge(now=clock.now, audit_older_than=timedelta(days=19), **retention)
+    assert deleted["ended_topics"] == 1 and await storage.cases.ended_topic(PRAGUE, 90) is None

@@ -22,6 +22,7 @@ from ._models import (
     ROLES,
     AuditEntry,
     Case,
+    EndedTopic,
     Feedback,
     HandoffMessage,
     Person,
@@ -280,7 +281,8 @@ class Storage(Database):
         """Delete what is older than the retention limits; returns how many rows went, per table.
 
         People not seen for ``inactive_people_older_than`` go with all their turns and cases; closed
-        cases go after ``turns_older_than``; the audit log after ``audit_older_than``.
+        cases go after ``turns_older_than``; the audit log and the topics cases left after
+        ``audit_older_than``.
         """
         aware(now, "now")
         inactive: ColumnElement[bool] = Person.last_seen_at < now - inactive_people_older_than
@@ -304,10 +306,13 @@ class Storage(Database):
                 ),
             )
             people = await changed(session, delete(Person).where(inactive))
-            audit = 0
+            audit = ended = 0
             if audit_older_than is not None:
                 audit = await changed(
                     session, delete(AuditEntry).where(AuditEntry.created_at < now - audit_older_than)
+                )
+                ended = await changed(
+                    session, delete(EndedTopic).where(EndedTopic.created_at < now - audit_older_than)
                 )
             unanswered = await changed(
                 session, delete(Unanswered).where(Unanswered.created_at < now - unanswered_older_than)
@@ -319,4 +324,5 @@ class Storage(Database):
             "people": people,
             "unanswered": unanswered,
             "audit": audit,
+            "ended_topics": ended,
         }
