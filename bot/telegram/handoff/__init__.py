@@ -13,6 +13,8 @@ loses none.
 - ``buttons``: the buttons on the case card and under /quick;
 - ``staff``: who is staff, and the steps every staff action shares (find the case, own it, end it);
 - ``cards``: the case card and the topic's title;
+- ``ended``: topics whose case is over (closed, moved on, erased) say so once; /forget deletes every
+  topic that holds the person's messages, or asks staff to;
 - ``setup``: opening and transferring a case step by step; the reconciler that finishes what a crash
   left half-done;
 - ``edits``: an edit of a relayed message changes its copy on the other side;
