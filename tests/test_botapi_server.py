@@ -307,6 +307,27 @@ async def test_forum_topic_and_thread_messages(api: FakeBotAPI, bot: Bot) -> Non
         await bot.send_message(FORUM, "unknown topic", message_thread_id=9999)
 
 
+async def test_deleting_a_topic_needs_the_right_to_delete_messages(api: FakeBotAPI, bot: Bot) -> None:
+    staff = api.user(2001, "Staff")
+    forum = api.forum(FORUM, "Support", members={2001: "administrator"})
+    thread = (await bot.create_forum_topic(FORUM, "C-0001")).message_thread_id
+    await bot.send_message(FORUM, "card", message_thread_id=thread)
+    await staff.send("a reply", chat=forum, thread_id=thread)
+    forum.set_rights(api.world.bot.id, can_delete_messages=False)
+    assert (await bot.get_chat_member(FORUM, api.world.bot.id)).can_delete_messages is False
+    with pytest.raises(BadRequest, match=r"(?i)not enough rights"):
+        await bot.delete_forum_topic(FORUM, thread)
+    assert thread in forum.topics and api.messages_to(forum, thread)
+
+    forum.set_rights(api.world.bot.id, can_delete_messages=True)
+    assert await bot.delete_forum_topic(FORUM, thread)
+    assert thread not in forum.topics
+    left = [m for (chat, _), m in api.world.messages.items() if chat == FORUM]
+    assert not [m for m in left if m.get("message_thread_id") == thread]  # its messages went with it
+    with pytest.raises(BadRequest, match=r"(?i)thread not found"):
+        await bot.send_message(FORUM, "too late", message_thread_id=thread)
+
+
 async def test_chat_member_statuses(api: FakeBotAPI, bot: Bot) -> None:
     for user_id in (1, 2, 3, 4, 5):
         api.user(user_id, f"U{user_id}")

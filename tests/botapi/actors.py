@@ -7,7 +7,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .markup import command_entities
-from .world import _ADMIN_RIGHTS, JSON, MEMBER_STATUSES, SERVICE_FIELDS, TOPIC_COLORS, Account, Chat, Topic
+from .world import ADMIN_RIGHTS, JSON, MEMBER_STATUSES, SERVICE_FIELDS, TOPIC_COLORS, Account, Chat, Topic
 
 if TYPE_CHECKING:
     from .server import FakeBotAPI
@@ -226,7 +226,7 @@ class Group:
     def set_rights(self, user_id: int, **rights: bool) -> None:
         """Change an administrator's rights (all are granted unless changed), e.g.
         ``set_rights(bot_id, can_delete_messages=False)``."""
-        unknown = set(rights) - set(_ADMIN_RIGHTS)
+        unknown = set(rights) - set(ADMIN_RIGHTS)
         if unknown:
             raise ValueError(f"unknown administrator rights: {sorted(unknown)}")
         self.chat.rights.setdefault(user_id, {}).update(rights)

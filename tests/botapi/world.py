@@ -28,7 +28,7 @@ CONTENT_FIELDS = (
     "caption",
     "caption_entities",
 )
-_ADMIN_RIGHTS = (
+ADMIN_RIGHTS = (
     "can_manage_chat",
     "can_delete_messages",
     "can_manage_video_chats",
@@ -152,7 +152,7 @@ def chat_member(user: Account, status: str, rights: dict[str, bool] | None = Non
         data["is_anonymous"] = False
     elif status == "administrator":
         data.update(can_be_edited=False, is_anonymous=False, can_promote_members=False)
-        data.update(dict.fromkeys(_ADMIN_RIGHTS, True))
+        data.update(dict.fromkeys(ADMIN_RIGHTS, True))
         data.update(rights or {})
     elif status == "kicked":
         data["until_date"] = 0
