@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.language import LanguageDetector, native_name, negotiate, script_of, text_direction
+from bot.language import LanguageDetector, language_name, native_name, negotiate, script_of, text_direction
 from nlu import IntentScore
 
 LANGS = ["en", "uk", "ru", "ar", "fa", "bg", "cs", "sk", "hr", "it"]
@@ -66,6 +66,13 @@ def test_babel_negotiation_and_names() -> None:
     assert negotiate("fa-IR", LANGS) == "fa"
     assert negotiate("pt-br", LANGS) is None and negotiate(None, LANGS) is None
     assert [native_name(c) for c in ("uk", "ar", "cs", "fa")] == ["Українська", "العربية", "Čeština", "فارسی"]
+    # For staff: the person's language named in the staff's, as CLDR writes it mid-sentence.
+    assert [language_name("fa", c) for c in ("cs", "en", "hr", "bg")] == [
+        "perština",
+        "Persian",
+        "perzijski",
+        "персийски",
+    ]
     assert text_direction("ar") == text_direction("fa") == "rtl" and text_direction("uk") == "ltr"
     assert [script_of(c) for c in ("bg", "fa", "hr")] == ["CYRILLIC", "ARABIC", "LATIN"]
 
