@@ -16,6 +16,7 @@ from telegram import (
     Bot,
     BotCommand,
     BotCommandScopeChat,
+    ChatMemberAdministrator,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     MenuButtonCommands,
@@ -314,7 +315,8 @@ async def test_deleting_a_topic_needs_the_right_to_delete_messages(api: FakeBotA
     await bot.send_message(FORUM, "card", message_thread_id=thread)
     await staff.send("a reply", chat=forum, thread_id=thread)
     forum.set_rights(api.world.bot.id, can_delete_messages=False)
-    assert (await bot.get_chat_member(FORUM, api.world.bot.id)).can_delete_messages is False
+    member = await bot.get_chat_member(FORUM, api.world.bot.id)
+    assert isinstance(member, ChatMemberAdministrator) and member.can_delete_messages is False
     with pytest.raises(BadRequest, match=r"(?i)not enough rights"):
         await bot.delete_forum_topic(FORUM, thread)
     assert thread in forum.topics and api.messages_to(forum, thread)
