@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import sqlite3
 
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from bot.storage import Storage
+from bot.storage import CaseStore, Storage
 from bot.storage._models import Unanswered
 from bot.storage._retry import retried, transient
 
@@ -109,3 +110,10 @@ async def test_postgresql_restarted_under_load_nothing_is_lost(
         )
     finally:
         await storage.aclose()
+
+
+def test_every_unit_of_work_of_the_storage_is_retried() -> None:
+    for store in (Storage, CaseStore):
+        found = vars(store).items()
+        methods = [n for n, v in found if not n.startswith("_") and inspect.iscoroutinefunction(v)]
+        assert methods and all(hasattr(getattr(store, n), "__wrapped__") for n in methods), store

@@ -98,10 +98,10 @@ def retried(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
 
 
 def units_of_work(cls: C) -> C:
-    """Class decorator: every public coroutine method defined in ``cls`` (each one transaction) is
-    ``retried``; ``open`` and ``aclose`` are not units of work."""
+    """Class decorator: every public coroutine method defined in ``cls`` itself (each one
+    transaction) is ``retried``; inherited ones (``Database.open``, ``aclose``) are not."""
     for name, value in list(vars(cls).items()):
-        if name.startswith("_") or name in {"open", "aclose"} or not inspect.iscoroutinefunction(value):
+        if name.startswith("_") or not inspect.iscoroutinefunction(value):
             continue
         setattr(cls, name, retried(value))
     return cls

@@ -31,6 +31,7 @@ from ._models import (
 )
 from ._records import UNSET, FeedbackRow, PersonData, TurnData, UnansweredRow, _Unset, record
 from ._referrals import ReferralStore
+from ._retry import units_of_work
 from ._steps import CaseSteps, RelayedMessages
 from ._usage import UsageStore
 
@@ -46,6 +47,7 @@ def normalise_question(text: str) -> str:
     return text[:MAX_QUESTION_CHARS]
 
 
+@units_of_work  # a database briefly away or locked: each method is retried, bounded
 class Storage(Database):
     """Async storage on SQLite (``sqlite+aiosqlite:///var/integra.db``) or PostgreSQL (``postgresql+asyncpg://``).
 
