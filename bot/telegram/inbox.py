@@ -166,16 +166,19 @@ class Inbox:
     async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 - a bounded shutdown
         """Stop claiming, let the updates in hand finish (at most ``timeout`` s), give back the rest."""
         self._stopping = True
-        self.wake()
+        dispatch, heartbeat = self._tasks or (None, None)
+        if dispatch is not None:  # first: nothing is claimed any more
+            dispatch.cancel()
+            await asyncio.gather(dispatch, return_exceptions=True)
         running = list(self._running.values())
         if running:
             _done, pending = await asyncio.wait(running, timeout=timeout)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if heartbeat is not None:
+            heartbeat.cancel()
+            await asyncio.gather(heartbeat, return_exceptions=True)
         self._tasks = []
         with contextlib.suppress(Exception):
             await self.storage.inbox.release(self.worker)
