@@ -18,12 +18,14 @@ from ._cases import CaseStore
 from ._database import Database, aware, changed
 from ._models import AuditEntry, Case, Person, Referral
 from ._records import CaseData, ReferralData, record
+from ._retry import units_of_work
 
 __all__ = ["ReferralStore"]
 
 _COLUMNS = [getattr(Referral, field.name) for field in dataclasses.fields(ReferralData)]
 
 
+@units_of_work  # a database briefly away or locked: each method is retried, bounded
 class ReferralStore:
     """Refer a case to another partner; the person's consent; claimed; reminders."""
 

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ._database import Database, aware, changed, language_code
 from ._models import AuditEntry, Case, Person, Referral, Usage, UsagePerson
+from ._retry import units_of_work
 
 __all__ = ["QUESTION_EVENTS", "USAGE_EVENTS", "HandoffRow", "ReferralRow", "UsageRow", "UsageStore"]
 
@@ -62,6 +63,7 @@ class ReferralRow:
     claimed_at: datetime | None
 
 
+@units_of_work  # a database briefly away or locked: each method is retried, bounded
 class UsageStore:
     """Record usage; read what the insights report needs for one city and period."""
 
