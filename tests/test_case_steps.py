@@ -94,6 +94,24 @@ async def test_a_transfer_is_recorded_once_and_not_while_the_case_is_being_opene
     assert (setup.from_group_chat_id, setup.from_thread_id) == (PRAGUE, 40)
 
 
+async def test_a_referral_is_recorded_like_a_transfer_with_its_partner_and_note_until_done(
+    storage: Storage,
+) -> None:
+    case_id = await opened(storage)
+    await storage.cases.set_topic(case_id, thread_id=40, card_message_id=41)
+    await storage.steps.done(case_id)
+    note = "needs a lawyer\x00 soon"
+    assert await storage.steps.request_transfer(
+        case_id, to_city="osijek", actor_id=5, to_partner="oc", note=note
+    )
+    assert not await storage.steps.request_transfer(case_id, to_city="prague", actor_id=5)  # one at a time
+    setup = await storage.steps.get(case_id)
+    assert setup is not None and (setup.kind, setup.to_city, setup.to_partner) == ("refer", "osijek", "oc")
+    assert setup.note == "needs a lawyer\ufffd soon" and setup.from_thread_id == 40
+    await storage.steps.done(case_id)  # the note goes with the steps
+    assert await storage.steps.get(case_id) is None
+
+
 async def test_relayed_copies_go_with_their_case_and_with_old_turns(storage: Storage, clock: Clock) -> None:
     case_id = await opened(storage)
     await storage.relayed.add(case_id, "person", 10, PRAGUE, [100, 101])

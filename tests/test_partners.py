@@ -8,6 +8,7 @@ Bot API server with the real engine, as in test_handoff.py.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from pydantic import SecretStr
 
 from bot.runtime import Services
 from bot.settings import HandoffSettings, Partner, Settings
-from bot.storage import AuditRow
+from bot.storage import AuditRow, Storage
 
 from .botapi import FakeBotAPI
 from .test_handoff import OSIJEK, PRAGUE, World, sent_to
@@ -364,3 +365,211 @@ async def test_after_a_declined_referral_a_transfer_carries_no_conversation(
         )
         assert withheld in card["text"]
         assert [r.consent for r in await storage.referrals.of_case(1)] == [False]
+
+
+CONSENT_QUESTION = (
+    "{organisation} can help you better with this, so a caseworker has passed your request to them. May "
+    "they see your conversation so far? If you say no, they only learn what your question is about, your "
+    "language and your city."
+)
+
+
+async def steps_done(storage: Storage, case_id: int) -> None:
+    """Wait (bounded) until the case's last step is recorded: right after its last message was sent."""
+    for _ in range(100):
+        if await storage.steps.get(case_id) is None:
+            return
+        await asyncio.sleep(0.05)
+    assert await storage.steps.get(case_id) is None
+
+
+STILL_HERE = (
+    "The other group cannot be reached right now. I will keep trying; the case stays here until it has moved."
+)
+
+
+async def test_a_referral_waits_while_telegram_fails_and_the_reconciler_finishes_it_asking_once(
+    world: PartnerWorld, services: Services
+) -> None:
+    api, t = world.api, world.t
+    async with world.running() as storage:
+        person = Chat(api, api.user(3006, "Olha", language_code="uk"), services)
+        await person.onboard("uk", "prague")
+        words = "я хочу переїхати до Осієка"
+        await person.say(words)
+        thread, _card = await world.new_case(person.say("/human"), PRAGUE)
+        case = await storage.cases.open_of(3006)
+        assert case is not None and case.partner == "icp"
+
+        # Osijek's group cannot be reached: the referral is recorded and waits; the case stays here.
+        api.faults.add(500, methods={"createForumTopic"}, chat=OSIJEK)
+        note = "moving to Osijek, needs housing advice"
+        mark = len(api.calls)
+        waiting = await world.to_group(
+            world.jana.send(f"/refer osijek-centre {note}", chat=PRAGUE, thread_id=thread), PRAGUE
+        )
+        assert waiting.params["text"] == "⏳ " + t("cs", STILL_HERE)
+        setup = await storage.steps.get(case.id)
+        assert setup is not None and (setup.kind, setup.step, setup.to_partner) == (
+            "refer",
+            "topic",
+            "osijek-centre",
+        )
+        copy = await world.to_group(person.user.send("я ще тут"), PRAGUE)  # tries again, then relays here
+        assert copy.params["message_thread_id"] == thread
+        still = await storage.cases.get(case.id)
+        assert still is not None and (still.partner, still.thread_id) == ("icp", thread)
+        assert await storage.referrals.of_case(case.id) == []
+        assert not world.prague.topics[thread].closed
+        assert not any(sent_to(c, 3006) and "reply_markup" in c.params for c in api.calls[mark:])
+
+        # Osijek is back: the reconciler finishes the referral where it stopped.
+        api.faults.clear()
+        mark = len(api.calls)
+        world.clock.now += dt.timedelta(minutes=1)
+        topic = await api.wait_for("createForumTopic", lambda c: sent_to(c, OSIJEK) and c.ok, since=mark)
+        osijek_thread = topic.result["message_thread_id"]
+        card = await api.wait_for(
+            "sendMessage", lambda c: sent_to(c, OSIJEK) and "reply_markup" in c.params, since=mark
+        )
+        assert card.params["message_thread_id"] == osijek_thread
+        assert t("hr", "Referred by {organisation}.").format(organisation=CENTRE) in card.params["text"]
+        assert note in card.params["text"] and words not in card.params["text"]
+        told = await api.wait_for(
+            "sendMessage",
+            lambda c: (
+                sent_to(c, PRAGUE) and c.params.get("message_thread_id") == thread and "↪️" in c.params["text"]
+            ),
+            since=mark,
+        )
+        assert told.params["text"] == "↪️ " + t(
+            "cs",
+            "{name} referred this case to {organisation}. The person is asked whether their conversation may "
+            "go with it; this topic shows when {organisation} takes the case.",
+        ).format(name="Jana", organisation=OSIJEK_CENTRE)
+        await api.wait_for("closeForumTopic", lambda c: sent_to(c, PRAGUE), since=mark)
+        assert world.prague.topics[thread].closed
+        question = t("uk", CONSENT_QUESTION).format(organisation=OSIJEK_CENTRE)
+        asked = await api.wait_for(
+            "sendMessage", lambda c: sent_to(c, 3006) and c.params["text"] == question, since=mark
+        )
+        assert "reply_markup" in asked.params
+        await steps_done(storage, case.id)
+
+        referred = await storage.cases.get(case.id)
+        assert referred is not None and (referred.partner, referred.thread_id) == (
+            "osijek-centre",
+            osijek_thread,
+        )
+        assert referred.city == "prague"  # the person's city; the case is with Osijek's partner
+        copy = await world.to_group(person.user.send("дякую"), OSIJEK)
+        assert copy.params["message_thread_id"] == osijek_thread
+        # Once each: one topic, one consent question, one referral.
+        assert (
+            len([c for c in api.calls if c.method == "createForumTopic" and sent_to(c, OSIJEK) and c.ok]) == 1
+        )
+        assert len([c for c in api.calls if sent_to(c, 3006) and c.params.get("text") == question]) == 1
+        [referral] = await storage.referrals.of_case(case.id)
+        assert (referral.from_partner, referral.to_partner, referral.from_thread_id) == (
+            "icp",
+            "osijek-centre",
+            thread,
+        )
+        log = await storage.cases.audit_log(case.id)
+        assert [(row.action, row.actor_id, row.partner) for row in log if row.action == "refer"] == [
+            ("refer", world.jana.id, "icp")
+        ]
+        nothing_personal(log, [words, note])
+
+
+async def test_a_referral_whose_card_is_refused_is_called_off_and_its_topic_labelled_and_closed(
+    world: PartnerWorld, services: Services
+) -> None:
+    api, t = world.api, world.t
+    async with world.running() as storage:
+        person = Chat(api, api.user(3007, "Oksana", language_code="uk"), services)
+        await person.onboard("uk", "prague")
+        thread, _card = await world.new_case(person.say("/human"), PRAGUE)
+        api.faults.add(403, methods={"sendMessage"}, chat=PRAGUE_LEGAL, times=1)  # the card is refused
+        mark = len(api.calls)
+        await world.jana.send("/refer legal needs a lawyer", chat=PRAGUE, thread_id=thread)
+        topic = await api.wait_for("createForumTopic", lambda c: sent_to(c, PRAGUE_LEGAL), since=mark)
+        legal_thread = topic.result["message_thread_id"]
+        label = await api.wait_for("sendMessage", lambda c: sent_to(c, PRAGUE_LEGAL) and c.ok, since=mark)
+        assert label.params["message_thread_id"] == legal_thread
+        assert label.params["text"] == "🗂 " + t(
+            "cs", "This topic is not in use: moving {case} here was called off; it stays where it was."
+        ).format(case="C-0001")
+        await api.wait_for("closeForumTopic", lambda c: sent_to(c, PRAGUE_LEGAL), since=mark)
+        assert world.legal.topics[legal_thread].closed
+        told = await api.wait_for("sendMessage", lambda c: sent_to(c, PRAGUE), since=mark)
+        assert told.params["message_thread_id"] == thread
+        assert told.params["text"] == "⚠️ " + t(
+            "cs", "The other organisation's group cannot be reached; the case stays here."
+        )
+
+        # The case stays where it was, fully usable; the person was never asked anything.
+        assert not world.prague.topics[thread].closed
+        case = await storage.cases.open_of(3007)
+        assert case is not None and (case.partner, case.thread_id) == ("icp", thread)
+        await steps_done(storage, case.id)
+        assert await storage.referrals.of_case(case.id) == []
+        assert not any(sent_to(c, 3007) and "reply_markup" in c.params for c in api.calls[mark:])
+        copy = await world.to_group(person.user.send("я ще тут"), PRAGUE)
+        assert copy.params["message_thread_id"] == thread
+        assert "refer" not in [row.action for row in await storage.cases.audit_log(case.id)]
+
+
+async def test_a_case_referred_to_another_city_can_be_transferred_back_from_there(
+    world: PartnerWorld, services: Services
+) -> None:
+    api, t = world.api, world.t
+    engine = services.engine
+    async with world.running() as storage:
+        person = Chat(api, api.user(3008, "Iryna", language_code="uk"), services)
+        await person.onboard("uk", "prague")
+        thread, _card = await world.new_case(person.say("/human"), PRAGUE)
+        mark = len(api.calls)
+        osijek_thread, _card = await world.new_case(
+            world.jana.send("/refer osijek-centre", chat=PRAGUE, thread_id=thread), OSIJEK
+        )
+        question = t("uk", CONSENT_QUESTION).format(organisation=OSIJEK_CENTRE)
+        await api.wait_for(
+            "sendMessage", lambda c: sent_to(c, 3008) and c.params["text"] == question, since=mark
+        )
+        case = await storage.cases.open_of(3008)
+        assert case is not None and (case.city, case.partner) == ("prague", "osijek-centre")
+
+        # Osijek is where the case is now: /transfer osijek is refused, and Prague is offered.
+        usage = await world.to_group(
+            world.iva.send("/transfer osijek", chat=OSIJEK, thread_id=osijek_thread), OSIJEK
+        )
+        cities = usage.params["text"].rsplit(": ", 1)[1].split(", ")
+        assert f"prague ({engine.city_name('prague', 'hr')})" in cities
+        assert not any(city.startswith("osijek") for city in cities)
+
+        # Osijek sends it back to Prague (the person's own city, not the case's "same city").
+        expected = world.settings.route("prague", case.key, "uk")
+        assert expected is not None
+        mark = len(api.calls)
+        back_thread, back_card = await world.new_case(
+            world.iva.send("/transfer prague", chat=OSIJEK, thread_id=osijek_thread), expected.chat_id
+        )
+        origin = t(expected.language, "Transferred from {city}.").format(
+            city=engine.city_name("osijek", expected.language)
+        )
+        assert origin in back_card["text"]
+        moved = await api.wait_for("sendMessage", lambda c: sent_to(c, 3008), since=mark)
+        assert moved.params["text"] == t(
+            "uk", "Your conversation has been passed to caseworkers in {city}."
+        ).format(city=engine.city_name("prague", "uk"))
+        await api.wait_for("closeForumTopic", lambda c: sent_to(c, OSIJEK), since=mark)
+        assert world.osijek.topics[osijek_thread].closed
+        back = await storage.cases.get(case.id)
+        assert back is not None and (back.city, back.partner, back.thread_id) == (
+            "prague",
+            expected.id,
+            back_thread,
+        )
+        log = [(row.action, row.partner) for row in await storage.cases.audit_log(case.id)]
+        assert log[-2:] == [("refer", "icp"), ("transfer", "osijek-centre")]

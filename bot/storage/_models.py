@@ -278,11 +278,12 @@ class EndedTopic(Base):
 
 
 class CaseSetup(Base):
-    """The next step of a case being opened or transferred (topic, card, notice): resumable after a crash."""
+    """The next step of a case being opened, transferred or referred (topic, card, notice): resumable
+    after a crash."""
 
     __tablename__ = "case_setup"
     __table_args__ = (
-        CheckConstraint("kind IN ('open', 'transfer')", name="kind"),
+        CheckConstraint("kind IN ('open', 'transfer', 'refer')", name="kind"),
         CheckConstraint("step IN ('topic', 'card', 'notice')", name="step"),
     )
 
@@ -298,6 +299,10 @@ class CaseSetup(Base):
     to_card_message_id: Mapped[int | None] = mapped_column(BigInteger)
     from_group_chat_id: Mapped[int | None] = mapped_column(BigInteger)
     from_thread_id: Mapped[int | None] = mapped_column(BigInteger)
+    # A referral: the partner it goes to, and the referring caseworker's note for its card (kept only
+    # until the steps are done).
+    to_partner: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(SafeText())
 
 
 class HandoffMessage(Base):

@@ -104,7 +104,7 @@ class CaseData:
 
 @dataclass(frozen=True, slots=True)
 class CaseSetupData:
-    """The next step of a case being opened or transferred (see ``CaseSetup``)."""
+    """The next step of a case being opened, transferred or referred (see ``CaseSetup``)."""
 
     case_id: int
     kind: str
@@ -117,6 +117,8 @@ class CaseSetupData:
     to_card_message_id: int | None
     from_group_chat_id: int | None
     from_thread_id: int | None
+    to_partner: str | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,4 @@
-"""The steps of opening or transferring a case (``storage.steps``) and the map of relayed messages
+"""The steps of opening, transferring or referring a case (``storage.steps``) and the map of relayed messages
 (``storage.relayed``).
 
 Opening a case takes three steps outside the database: a forum topic, the card in it, a word to the
@@ -35,6 +35,8 @@ _SETUP_COLUMNS = [
     CaseSetup.to_card_message_id,
     CaseSetup.from_group_chat_id,
     CaseSetup.from_thread_id,
+    CaseSetup.to_partner,
+    CaseSetup.note,
 ]
 STEPS = ("topic", "card", "notice")
 
@@ -108,9 +110,19 @@ class CaseSteps:
         async with self._db.session() as session, session.begin():
             await session.execute(delete(CaseSetup).where(CaseSetup.case_id == case_id))
 
-    async def request_transfer(self, case_id: int, *, to_city: str, actor_id: int) -> bool:
-        """Record a transfer of the open case to ``to_city``; False when it is closed or already being
-        opened or transferred. The case stays where it is until the new topic and card exist."""
+    async def request_transfer(
+        self,
+        case_id: int,
+        *,
+        to_city: str,
+        actor_id: int,
+        to_partner: str | None = None,
+        note: str | None = None,
+    ) -> bool:
+        """Record a transfer of the open case to ``to_city`` (with ``to_partner``: a referral to that
+        partner organisation, in ``to_city``, with the caseworker's ``note`` for its card); False when it
+        is closed or already being opened, transferred or referred. The case stays where it is until the
+        new topic and card exist."""
         now = self._db.clock()
         async with self._db.session() as session, session.begin():
             row = (
@@ -127,7 +139,7 @@ class CaseSteps:
             session.add(
                 CaseSetup(
                     case_id=case_id,
-                    kind="transfer",
+                    kind="transfer" if to_partner is None else "refer",
                     step="topic",
                     attempts=0,
                     created_at=now,
@@ -135,6 +147,8 @@ class CaseSteps:
                     to_city=to_city,
                     from_group_chat_id=row.group_chat_id,
                     from_thread_id=row.thread_id,
+                    to_partner=to_partner,
+                    note=note or None,
                 )
             )
             try:

@@ -13,12 +13,11 @@ from ...language import language_name
 from ...storage import CaseData
 from ..callbacks import CaseAction
 from ..context import BotContext
-from .delivery import open_topic
 
 if TYPE_CHECKING:
     from ...settings import StaffGroup
 
-__all__ = ["card_keyboard", "case_card", "day", "open_case_topic", "partner_name", "topic_title", "when"]
+__all__ = ["card_keyboard", "case_card", "day", "partner_city", "partner_name", "topic_title", "when"]
 
 # The longest a message of the recent conversation gets on the card.
 TURN_TEXT = 250
@@ -47,6 +46,13 @@ def partner_name(context: BotContext, partner_id: str | None, city: str, languag
     if partner is not None and partner.name:
         return partner.name
     return context.services.engine.city_name(city, language)
+
+
+def partner_city(context: BotContext, case: CaseData) -> str:
+    """The city of the partner organisation the case is with: after a referral to another city's
+    partner, that city (the case keeps the person's city for their answers and card)."""
+    found = context.settings.find_partner(case.partner) if case.partner else None
+    return found[0] if found else case.city
 
 
 def topic_title(context: BotContext, case: CaseData, group: StaffGroup) -> str:
@@ -173,26 +179,4 @@ def _block_heading(context: BotContext, case: CaseData | None, after: bool, grou
     # TRANSLATORS: on a case card, over an earlier case's messages; {date} e.g. "2 December".
     return _("Earlier case {number} (closed {date})").format(
         number=case.number, date=day(case.closed_at, group, group.language)
-    )
-
-
-async def open_case_topic(
-    context: BotContext,
-    case: CaseData,
-    group: StaffGroup,
-    origin: str | None = None,
-    *,
-    where: str = "",
-    conversation: bool = True,
-) -> tuple[int, int] | None:
-    """Open the case's forum topic in ``group`` and post its card; returns (thread id, card message
-    id), or None when the group cannot be reached."""
-    return await open_topic(
-        context,
-        case,
-        group.chat_id,
-        topic_title(context, case, group),
-        await case_card(context, case, group, origin, conversation=conversation),
-        card_keyboard(context, case, group),
-        where=where,
     )

@@ -11,7 +11,7 @@ from ...language import language_name
 from ..callbacks import QuickReply
 from ..context import BotContext
 from ..ui import answer_card, with_intro
-from .cards import partner_name
+from .cards import partner_city, partner_name
 from .delivery import message_kind, not_delivered, pages_to_person, relay_to_person
 from .setup import Progress, continue_setup
 from .staff import StaffTurn, end_case, staff_case, staff_name, take
@@ -156,11 +156,14 @@ async def transfer(context: BotContext, turn: StaffTurn) -> None:
     city = _find_city(context, " ".join(context.args or []), group.language)
     # In the new city, the partner that handles the case's topic in the person's language.
     target = settings.route(city, case.key, case.language) if city else None
-    if city is None or target is None or city == case.city:
+    # The city the case is handled in now: its partner's (after a referral to another city's partner,
+    # not the person's city).
+    here = partner_city(context, case)
+    if city is None or target is None or city == here:
         choices = ", ".join(
             f"{c} ({engine.city_name(c, group.language)})"
             for c in settings.cities
-            if c != case.city and settings.staff_group(c) is not None
+            if c != here and settings.staff_group(c) is not None
         )
         usage = _("Usage: /transfer CITY. Cities with a staff group: {cities}")
         await message.reply_text(usage.format(cities=choices))

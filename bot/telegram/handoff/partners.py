@@ -1,22 +1,21 @@
 """``/refer PARTNER [note]``: hand a case to another partner organisation (in any city).
 
-The case moves to the other partner's staff group at once, with a card that shows only the topic, the
-person's language and city; the person is asked, with one tap, whether their conversation may go with
-it (``referrals.py``), and only a yes brings the recent conversation across.
+The referral is recorded first and then taken step by step like a transfer (``setup.py``): a topic in
+the other partner's staff group, a card there that shows only the topic, the person's language and city
+(and the note); only then does the case move, the referring topic is told and closed, and the person is
+asked, with one tap, whether their conversation may go with it (``referrals.py``): only a yes brings the
+recent conversation across. When Telegram fails on the way, the case stays where it was until the
+reconciler has finished the referral.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import html
 from typing import TYPE_CHECKING
 
 from ..context import BotContext
-from .cards import open_case_topic, partner_name
-from .delivery import close_topic, to_topic
-from .referrals import ask_consent
-from .reminders import reminder_time
-from .staff import StaffTurn, mention, staff_case, staff_name
+from .cards import partner_name
+from .setup import Progress, continue_setup
+from .staff import StaffTurn, staff_case, staff_name
 
 if TYPE_CHECKING:
     from ...settings import Partner
@@ -66,46 +65,19 @@ async def refer(context: BotContext, turn: StaffTurn) -> None:
     if found is None or found[1].id == current.id:
         await message.reply_text(_usage(context, current, group.language))
         return
-    target = found[1]
-    now = context.clock()
-    _t = context.translations(target.language).gettext
-    origin = "↪️ " + _t("Referred by {organisation}.").format(
-        organisation=partner_name(context, current.id, case.city, target.language)
-    )
-    if note:
-        origin += "\n📝 " + _t("Note from the referring caseworker: {note}").format(note=note)
-    moved = dataclasses.replace(case, group_chat_id=target.chat_id, owner_id=None, partner=target.id)
-    opened = await open_case_topic(
-        context, moved, target, origin, where=f" at partner {target.id}", conversation=False
-    )
-    if opened is None:
+    city, target = found
+    # Recorded first (with the note for the card), then taken step by step: the new topic, its card,
+    # the move, the notices. Until the move the case stays here; the reconciler finishes what is left.
+    if not await storage.steps.request_transfer(
+        case.id, to_city=city, actor_id=user.id, to_partner=target.id, note=note
+    ):
+        await message.reply_text(_("This case is already being moved."))
+        return
+    if await continue_setup(context, case.id, actor=user) in (Progress.WAITING, Progress.BUSY):
         await message.reply_text(
-            "⚠️ " + _("The other organisation's group cannot be reached; the case stays here.")
+            "⏳ "
+            + _(
+                "The other group cannot be reached right now. I will keep trying; the case stays here "
+                "until it has moved."
+            )
         )
-        return
-    thread_id, card_id = opened
-    done = await storage.referrals.refer(
-        case,
-        from_partner=current.id,
-        to_partner=target.id,
-        group_chat_id=target.chat_id,
-        thread_id=thread_id,
-        card_message_id=card_id,
-        remind_at=reminder_time(context, target, now, case.urgent),
-        actor_id=user.id,
-    )
-    if done is None:
-        return
-    referred, referral = done
-    organisation = partner_name(context, target.id, case.city, group.language)
-    await to_topic(
-        context,
-        case,
-        "↪️ "
-        + _(
-            "{name} referred this case to {organisation}. The person is asked whether their "
-            "conversation may go with it; this topic shows when {organisation} takes the case."
-        ).format(name=mention(user), organisation=html.escape(organisation)),
-    )
-    await close_topic(context, case)
-    await ask_consent(context, referred, referral, target)

@@ -1,19 +1,23 @@
-"""Opening and transferring a case step by step, so that a crash at any step is repaired.
+"""Opening, transferring and referring a case step by step, so that a crash at any step is repaired.
 
-A new case (or a transfer request) is committed together with its next step (``storage.steps``):
+A new case (or a transfer or referral request) is committed together with its next step
+(``storage.steps``):
 ``topic`` → ``card`` → ``notice``. ``continue_setup`` takes the steps that are left, recording each
 result at once (the topic's id right after Telegram created it), under a short lease so that nobody
 else takes them at the same time. It is called by whoever comes next: the handler that opened the
 case, the person's next message or /human, and ``reconcile`` (a job at start-up and then
-periodically), which finishes what a crash left half-done.
+periodically), which finishes what a crash left half-done. A referral (``/refer``) is a transfer to a
+partner organisation chosen by id: its card carries the referring caseworker's note instead of the
+conversation, and once the case has moved the person is asked whether their conversation may follow
+(``referrals.ask_consent``).
 
 Telegram refusing a step (``BadRequest``, ``Forbidden``: no rights to create topics, the bot left the
 group) gives up at once: a new case is closed (returned to the bot) and the person offered the city's
-contacts or /human again; a transfer is called off and the case stays where it was. Anything else (a
-timeout, Telegram unreachable) is tried again by the reconciler, for up to an hour.
+contacts or /human again; a transfer or referral is called off and the case stays where it was.
+Anything else (a timeout, Telegram unreachable) is tried again by the reconciler, for up to an hour.
 
-A topic whose case ended before it was ready (closed while its card was still to be posted) is
-labelled as not in use and closed.
+A topic whose case ended before it was ready (closed while its card was still to be posted), or that a
+called-off transfer or referral no longer needs, is labelled as not in use and closed.
 """
 
 from __future__ import annotations
@@ -32,14 +36,15 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from ...storage import CaseData
 from ...storage._records import CaseSetupData
 from ..context import BotContext
-from .cards import card_keyboard, case_card, topic_title, when
+from .cards import card_keyboard, case_card, partner_city, partner_name, topic_title, when
 from .delivery import close_topic, to_person, to_topic
+from .referrals import ask_consent
 from .reminders import remind_after, reminder_time
 from .staff import mention, staff_name
 from .texts import person_texts
 
 if TYPE_CHECKING:
-    from ...settings import StaffGroup
+    from ...settings import Partner, StaffGroup
 
 __all__ = ["GIVE_UP_AFTER", "LEASE", "Progress", "continue_setup", "reconcile"]
 
@@ -59,7 +64,7 @@ class Progress(enum.Enum):
 
     DONE = "done"  # fully set up (or nothing was left to do)
     WAITING = "waiting"  # a step failed for a passing reason: it is tried again later
-    FAILED = "failed"  # given up: a new case was returned to the bot, a transfer called off
+    FAILED = "failed"  # given up: a new case was returned to the bot, a transfer or referral called off
     BUSY = "busy"  # someone else is taking the steps right now
 
 
@@ -90,12 +95,12 @@ async def continue_setup(
     actor: User | None = None,
     live: bool = True,
 ) -> Progress:
-    """Take the steps of opening or transferring the case that are left.
+    """Take the steps of opening, transferring or referring the case that are left.
 
     ``live``: a handler is answering the person (or the staff member) right now and tells them the
     outcome itself; from the reconciler (``live=False``) the person is told here when a case is given
     up. ``struggling``: the notice starts by saying the bot could not find the answer. ``actor``: who
-    asked for a transfer (named in the old topic).
+    asked for a transfer or referral (named in the old topic).
     """
     steps = context.storage.steps
     setup = await steps.take(case_id, LEASE)
@@ -116,8 +121,8 @@ async def continue_setup(
 
 
 async def reconcile(context: BotContext) -> None:
-    """Job, at start-up and then periodically: finish the cases a crash left half-opened or
-    half-transferred (or give them up), and label the topics their cases no longer use."""
+    """Job, at start-up and then periodically: finish the cases a crash (or Telegram) left half-opened,
+    half-transferred or half-referred (or give them up), and label the topics their cases no longer use."""
     now = context.clock()
     for setup in await context.storage.steps.pending(now):
         if now - setup.created_at < GRACE:
@@ -232,20 +237,20 @@ async def _give_up(context: BotContext, case: CaseData, *, live: bool) -> Progre
     return Progress.FAILED
 
 
-async def _label_unused(context: BotContext, case: CaseData, chat_id: int, thread_id: int) -> None:
-    """A topic the bot created whose case will not use it: say so in it, and close it."""
+async def _label_unused(
+    context: BotContext, case: CaseData, chat_id: int, thread_id: int, *, called_off: bool = False
+) -> None:
+    """A topic the bot created whose case will not use it: say so in it (``called_off``: the transfer or
+    referral that made it was called off; else the case ended first), and close it."""
     group = context.settings.staff_group(case.city, case.partner)
     language = group.language if group else context.settings.default_language
     _ = context.translations(language).gettext
     topic = dataclasses.replace(case, group_chat_id=chat_id, thread_id=thread_id)
-    await to_topic(
-        context,
-        topic,
-        "🗂 "
-        + html.escape(
-            _("This topic is not in use: {case} ended before it was ready.").format(case=case.number)
-        ),
-    )
+    if called_off:
+        said = _("This topic is not in use: moving {case} here was called off; it stays where it was.")
+    else:
+        said = _("This topic is not in use: {case} ended before it was ready.")
+    await to_topic(context, topic, "🗂 " + html.escape(said.format(case=case.number)))
     await close_topic(context, topic)
 
 
@@ -254,26 +259,52 @@ async def _abandon(context: BotContext, case: CaseData, setup: CaseSetupData) ->
     if setup.step == "card":
         if setup.kind == "open" and case.thread_id is not None:
             await _label_unused(context, case, case.group_chat_id, case.thread_id)
-        elif setup.kind == "transfer" and setup.to_thread_id is not None:
-            target = context.settings.route(setup.to_city or case.city, case.key, case.language)
+        elif setup.kind in ("transfer", "refer") and setup.to_thread_id is not None:
+            target = _target(context, case, setup)
             if target is not None:
-                await _label_unused(context, case, target.chat_id, setup.to_thread_id)
+                there = dataclasses.replace(case, partner=target.id)  # labelled in its staff's language
+                await _label_unused(context, there, target.chat_id, setup.to_thread_id)
     await context.storage.steps.done(case.id)
 
 
-# --- transferring -----------------------------------------------------------------------------------
+# --- transferring and referring ---------------------------------------------------------------------
+
+
+def _target(context: BotContext, case: CaseData, setup: CaseSetupData) -> Partner | None:
+    """Where a transfer or referral goes: the partner organisation referred to (in any city), or in the
+    new city the partner that handles the case's topic in the person's language."""
+    if setup.kind == "refer":
+        found = context.settings.find_partner(setup.to_partner) if setup.to_partner else None
+        return found[1] if found else None
+    return context.settings.route(setup.to_city or case.city, case.key, case.language)
+
+
+def _origin(context: BotContext, case: CaseData, setup: CaseSetupData, target: Partner) -> str:
+    """The line on the new card that says where the case comes from (and a referral's note)."""
+    _t = context.translations(target.language).gettext
+    if setup.kind == "refer":
+        origin = "↪️ " + _t("Referred by {organisation}.").format(
+            organisation=partner_name(context, case.partner, case.city, target.language)
+        )
+        if setup.note:
+            origin += "\n📝 " + _t("Note from the referring caseworker: {note}").format(note=setup.note)
+        return origin
+    # The city of the partner the case is with, not the person's (they differ after a referral).
+    from_city = context.services.engine.city_name(partner_city(context, case), target.language)
+    return "➡️ " + _t("Transferred from {city}.").format(city=from_city)
 
 
 async def _transfer(
     context: BotContext, case: CaseData, setup: CaseSetupData, *, actor: User | None
 ) -> Progress:
-    """Move the case to ``setup.to_city``: its new topic and card first; the case itself moves (one
-    conditional UPDATE) only once they exist, so until then it stays fully usable where it was."""
-    storage, engine = context.storage, context.services.engine
+    """Move the case to ``setup.to_city`` (a referral: to ``setup.to_partner``): its new topic and card
+    first; the case itself moves (one conditional UPDATE) only once they exist, so until then it stays
+    fully usable where it was."""
+    storage = context.storage
     city = setup.to_city
     assert city is not None
-    # In the new city, the partner that handles the case's topic in the person's language.
-    target = context.settings.route(city, case.key, case.language)
+    referral = setup.kind == "refer"
+    target = _target(context, case, setup)
     old = dataclasses.replace(
         case, group_chat_id=setup.from_group_chat_id or case.group_chat_id, thread_id=setup.from_thread_id
     )
@@ -282,8 +313,14 @@ async def _transfer(
     step, thread_id = setup.step, setup.to_thread_id
     if step == "card" and thread_id is not None and case.thread_id == thread_id:
         step = "notice"  # it moved, and the bot stopped before it could record that
+    # A referral keeps the person's city (their answers, their card); a transfer moves them to ``city``.
     moved = dataclasses.replace(
-        case, city=city, group_chat_id=target.chat_id, owner_id=None, partner=target.id, thread_id=thread_id
+        case,
+        city=case.city if referral else city,
+        group_chat_id=target.chat_id,
+        owner_id=None,
+        partner=target.id,
+        thread_id=thread_id,
     )
     try:
         if step == "topic":
@@ -296,10 +333,8 @@ async def _transfer(
             await storage.steps.advance(case.id, "card", to_thread_id=thread_id)
             moved, step = dataclasses.replace(moved, thread_id=thread_id), "card"
         if step == "card":
-            _t = context.translations(target.language).gettext
-            from_city = engine.city_name(case.city, target.language)
-            origin = "➡️ " + _t("Transferred from {city}.").format(city=from_city)
-            card = await case_card(context, moved, target, origin)
+            origin = _origin(context, case, setup, target)
+            card = await case_card(context, moved, target, origin, conversation=not referral)
             posted = await _call(
                 case,
                 f"post the card in {city}",
@@ -314,17 +349,37 @@ async def _transfer(
             )
             actor_id = setup.actor_id
             assert thread_id is not None and actor_id is not None
-            done = await storage.cases.transfer(
-                case.id,
-                city=city,
-                group_chat_id=target.chat_id,
-                thread_id=thread_id,
-                card_message_id=posted.message_id,
-                remind_at=reminder_time(context, target, context.clock(), case.urgent),
-                actor_id=actor_id,
-                partner=target.id,
-            )
-            if done is None:  # closed meanwhile
+            remind_at = reminder_time(context, target, context.clock(), case.urgent)
+            if referral:
+                current = context.settings.staff_group(case.city, case.partner)
+                moved_now = (
+                    await storage.referrals.refer(
+                        old,
+                        from_partner=current.id if current else case.partner or "",
+                        to_partner=target.id,
+                        group_chat_id=target.chat_id,
+                        thread_id=thread_id,
+                        card_message_id=posted.message_id,
+                        remind_at=remind_at,
+                        actor_id=actor_id,
+                    )
+                    is not None
+                )
+            else:
+                moved_now = (
+                    await storage.cases.transfer(
+                        case.id,
+                        city=city,
+                        group_chat_id=target.chat_id,
+                        thread_id=thread_id,
+                        card_message_id=posted.message_id,
+                        remind_at=remind_at,
+                        actor_id=actor_id,
+                        partner=target.id,
+                    )
+                    is not None
+                )
+            if not moved_now:  # closed (or moved) meanwhile
                 await _label_unused(context, moved, target.chat_id, thread_id)
                 await storage.steps.done(case.id)
                 return Progress.FAILED
@@ -335,7 +390,10 @@ async def _transfer(
         if context.clock() - setup.created_at < GIVE_UP_AFTER:
             return Progress.WAITING
         return await _call_off(context, old, setup, moved if step == "card" else None)
-    await _announce_transfer(context, old, setup, city, actor)
+    if referral:
+        await _announce_referral(context, old, setup, target, actor)
+    else:
+        await _announce_transfer(context, old, setup, city, actor)
     await storage.steps.done(case.id)
     return Progress.DONE
 
@@ -368,6 +426,33 @@ async def _announce_transfer(
     )
 
 
+async def _announce_referral(
+    context: BotContext, old: CaseData, setup: CaseSetupData, target: Partner, actor: User | None
+) -> None:
+    """The case has gone to the other partner: say so in the old topic and close it, and ask the person
+    whether their conversation may follow (unless they have answered already)."""
+    storage = context.storage
+    group = _group_of(context, old.group_chat_id)
+    if group is not None and old.thread_id is not None:
+        _ = context.translations(group.language).gettext
+        name = mention(actor) if actor else html.escape(await staff_name(context, group, setup.actor_id))
+        organisation = partner_name(context, target.id, old.city, group.language)
+        await to_topic(
+            context,
+            old,
+            "↪️ "
+            + _(
+                "{name} referred this case to {organisation}. The person is asked whether their "
+                "conversation may go with it; this topic shows when {organisation} takes the case."
+            ).format(name=name, organisation=html.escape(organisation)),
+        )
+        await close_topic(context, old)
+    referred = await storage.cases.get(old.id)
+    referrals = await storage.referrals.of_case(old.id)
+    if referred is not None and referrals and referrals[-1].consent is None:
+        await ask_consent(context, referred, referrals[-1], target)
+
+
 def _group_of(context: BotContext, chat_id: int) -> StaffGroup | None:
     """The staff group of a chat (the topic a transfer leaves; the case has its new partner by then)."""
     return next((p for _city, p in context.settings.all_partners() if p.chat_id == chat_id), None)
@@ -378,12 +463,14 @@ async def _call_off(
 ) -> Progress:
     """The other group cannot be reached: the case stays where it was; a new topic is labelled."""
     if moved is not None and moved.thread_id is not None:
-        await _label_unused(context, moved, moved.group_chat_id, moved.thread_id)
+        await _label_unused(context, moved, moved.group_chat_id, moved.thread_id, called_off=True)
     group = _group_of(context, old.group_chat_id)
     if group is not None:
         _ = context.translations(group.language).gettext
-        await to_topic(
-            context, old, "⚠️ " + html.escape(_("The other group cannot be reached; the case stays here."))
-        )
+        if setup.kind == "refer":
+            said = _("The other organisation's group cannot be reached; the case stays here.")
+        else:
+            said = _("The other group cannot be reached; the case stays here.")
+        await to_topic(context, old, "⚠️ " + html.escape(said))
     await context.storage.steps.done(old.id)
     return Progress.FAILED
