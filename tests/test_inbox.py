@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from telegram import Bot
 
+from bot.settings import Settings
 from bot.storage import Storage
 from bot.storage._models import Feedback, Turn
 from bot.telegram import replay
@@ -279,3 +281,47 @@ async def test_the_runtime_keeps_each_chats_order_and_gives_up_an_update_that_ne
     for chat in (100, 101, 102):
         numbers = [int(text[1:]) for chat_id, text in handled if chat_id == chat]
         assert numbers == sorted(numbers) and numbers == [n for n in range(2, 41) if 100 + n % 3 == chat]
+
+
+@pytest.mark.postgres
+async def test_of_two_workers_one_runs_the_jobs_and_the_other_takes_over_when_it_goes(
+    request: pytest.FixtureRequest, settings: Settings
+) -> None:
+    from telegram.ext import Application, ContextTypes
+
+    from bot.telegram import serving
+    from bot.telegram.context import BotData
+
+    server: PostgresServer = request.getfixturevalue("postgres")
+    url = server.create_database("leader")
+    ran = {"a": asyncio.Event(), "b": asyncio.Event()}
+
+    def worker(name: str, storage: Storage, api: FakeBotAPI) -> Any:
+        application = (
+            Application.builder()
+            .token(TOKEN)
+            .base_url(api.base_url)
+            .updater(None)
+            .context_types(ContextTypes(bot_data=BotData))
+            .build()
+        )
+        application.bot_data.settings, application.bot_data.storage = settings, storage
+
+        async def job(_context: Any) -> None:  # a periodic job, such as the reminders
+            ran[name].set()
+
+        assert application.job_queue is not None
+        application.job_queue.run_repeating(job, interval=0.05, first=0.0)
+        return application
+
+    async with FakeBotAPI(TOKEN) as api, Storage(url) as first, Storage(url) as second:
+        async with contextlib.AsyncExitStack() as leader:
+            await leader.enter_async_context(serving(worker("a", first, api)))
+            async with serving(worker("b", second, api)):
+                async with asyncio.timeout(10):
+                    await ran["a"].wait()
+                await asyncio.sleep(0.5)  # ten runs of the job, all of them in a
+                assert not ran["b"].is_set()
+                await leader.aclose()  # a stops (or dies: its database connection goes either way)
+                async with asyncio.timeout(20):
+                    await ran["b"].wait()  # b leads within a few seconds
