@@ -34,7 +34,7 @@ from telegram.ext import (
     filters,
 )
 
-from tests.botapi import DROP, FakeBotAPI
+from tests.botapi import DROP, Call, FakeBotAPI
 
 TOKEN = "123456789:TEST-token"
 ALICE = 1001
@@ -173,7 +173,11 @@ async def test_a_network_delay_holds_each_call_without_blocking_the_others(api: 
     first = asyncio.ensure_future(bot.send_message(ALICE, "one"))
     second = asyncio.ensure_future(bot.send_message(ALICE, "two"))
     for text in ("one", "two"):
-        await api.wait_for("sendMessage", lambda c, text=text: c.params["text"] == text, since=0)
+
+        def sent(call: Call, text: str = text) -> bool:
+            return bool(call.params["text"] == text)
+
+        await api.wait_for("sendMessage", sent, since=0)
     assert not first.done() and not second.done()  # both ran; both answers are still on their way
     assert [m.text for m in await asyncio.gather(first, second)] == ["one", "two"]
 
