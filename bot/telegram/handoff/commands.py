@@ -13,7 +13,7 @@ from ..context import BotContext
 from ..ui import answer_card, with_intro
 from .cards import partner_city, partner_name
 from .delivery import message_kind, not_delivered, pages_to_person, relay_to_person
-from .setup import Progress, continue_setup
+from .setup import move_case
 from .staff import StaffTurn, end_case, staff_case, staff_name, take
 from .texts import QUICK_REPLIES, person_texts
 
@@ -168,19 +168,7 @@ async def transfer(context: BotContext, turn: StaffTurn) -> None:
         usage = _("Usage: /transfer CITY. Cities with a staff group: {cities}")
         await message.reply_text(usage.format(cities=choices))
         return
-    # The transfer is recorded first, then taken step by step (the new topic, its card, the move, the
-    # notices): a crash anywhere is finished by the reconciler, and until the move the case stays here.
-    if not await context.storage.steps.request_transfer(case.id, to_city=city, actor_id=user.id):
-        await message.reply_text(_("This case is already being moved."))
-        return
-    if await continue_setup(context, case.id, actor=user) in (Progress.WAITING, Progress.BUSY):
-        await message.reply_text(
-            "⏳ "
-            + _(
-                "The other group cannot be reached right now. I will keep trying; the case stays here "
-                "until it has moved."
-            )
-        )
+    await move_case(context, message, case, user, group.language, to_city=city)
 
 
 @staff_case

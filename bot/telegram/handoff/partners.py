@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..context import BotContext
 from .cards import partner_name
-from .setup import Progress, continue_setup
+from .setup import move_case
 from .staff import StaffTurn, staff_case, staff_name
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ async def refer(context: BotContext, turn: StaffTurn) -> None:
     """/refer PARTNER [note]: hand the case to another partner organisation (in any city); the person
     is asked whether their conversation may go with it."""
     case, group, user, message = turn.case, turn.group, turn.user, turn.message
-    settings, storage = context.settings, context.storage
+    settings = context.settings
     _ = context.translations(group.language).gettext
     if case.owner_id not in (None, user.id):
         owner = await staff_name(context, group, case.owner_id)
@@ -66,18 +66,6 @@ async def refer(context: BotContext, turn: StaffTurn) -> None:
         await message.reply_text(_usage(context, current, group.language))
         return
     city, target = found
-    # Recorded first (with the note for the card), then taken step by step: the new topic, its card,
-    # the move, the notices. Until the move the case stays here; the reconciler finishes what is left.
-    if not await storage.steps.request_transfer(
-        case.id, to_city=city, actor_id=user.id, to_partner=target.id, note=note
-    ):
-        await message.reply_text(_("This case is already being moved."))
-        return
-    if await continue_setup(context, case.id, actor=user) in (Progress.WAITING, Progress.BUSY):
-        await message.reply_text(
-            "⏳ "
-            + _(
-                "The other group cannot be reached right now. I will keep trying; the case stays here "
-                "until it has moved."
-            )
-        )
+    await move_case(
+        context, message, case, user, group.language, to_city=city, to_partner=target.id, note=note
+    )

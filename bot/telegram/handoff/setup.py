@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-from telegram import User
+from telegram import Message, User
 from telegram.error import BadRequest, Forbidden, TelegramError
 
 from ...storage import CaseData
@@ -46,7 +46,7 @@ from .texts import person_texts
 if TYPE_CHECKING:
     from ...settings import Partner, StaffGroup
 
-__all__ = ["GIVE_UP_AFTER", "LEASE", "Progress", "continue_setup", "reconcile"]
+__all__ = ["GIVE_UP_AFTER", "LEASE", "Progress", "continue_setup", "move_case", "reconcile"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,36 @@ async def _call(case: CaseData, what: str, call: Callable[[], Awaitable[T]]) -> 
     except TelegramError as exc:
         logger.warning("could not %s for %s yet: %s", what, case.number, type(exc).__name__)
         raise _NotNow from exc
+
+
+async def move_case(
+    context: BotContext,
+    message: Message,
+    case: CaseData,
+    user: User,
+    language: str,
+    *,
+    to_city: str,
+    to_partner: str | None = None,
+    note: str | None = None,
+) -> None:
+    """/transfer and /refer: record the move first, then take it step by step (the new topic, its card,
+    the move, the notices). A crash anywhere is finished by the reconciler; until the move the case
+    stays where it is. The staff member who asked (in ``language``) hears when it cannot go on now."""
+    _ = context.translations(language).gettext
+    if not await context.storage.steps.request_transfer(
+        case.id, to_city=to_city, actor_id=user.id, to_partner=to_partner, note=note
+    ):
+        await message.reply_text(_("This case is already being moved."))
+        return
+    if await continue_setup(context, case.id, actor=user) in (Progress.WAITING, Progress.BUSY):
+        await message.reply_text(
+            "⏳ "
+            + _(
+                "The other group cannot be reached right now. I will keep trying; the case stays here "
+                "until it has moved."
+            )
+        )
 
 
 async def continue_setup(
