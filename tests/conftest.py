@@ -11,7 +11,20 @@ import pytest
 from bot.runtime import Services, rasa_project, var_dir
 from bot.settings import ROOT, Settings, load_settings
 
+# One PostgreSQL server for the whole session (a fixture imported into each test module would start
+# one server per module).
+from .pg import PostgresServer, postgres  # noqa: F401
+
 CONTENT = ROOT / "content"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty database on each backend: SQLite, and PostgreSQL (marked ``postgres``)."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'integra.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.create_database("test")
 
 
 @pytest.fixture(scope="session")

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
 from bot.storage import Storage
 from bot.storage._models import HandoffMessage
 
-from .pg import PostgresServer, postgres  # noqa: F401  (the session's PostgreSQL server fixture)
 from .test_storage import Clock, count
 
 PRAGUE = -1001000000001
@@ -24,14 +22,9 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def storage(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> AsyncIterator[Storage]:
+@pytest.fixture
+async def storage(url: str, clock: Clock) -> AsyncIterator[Storage]:
     """An empty database on each backend."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'cases.db'}"
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres")
-        url = server.create_database("cases")
     async with Storage(url, clock=clock) as store:
         yield store
 

@@ -7,11 +7,9 @@ from datetime import timedelta
 
 from bot.storage import EndedTopicData, Storage
 
-from .pg import postgres as postgres
 from .test_storage import T0, Clock
 from .test_storage import clock as clock  # the fixtures, shared
 from .test_storage import storage as storage
-from .test_storage import url as url
 
 PRAGUE, BRNO, OSIJEK = -1001, -1002, -1003
 

@@ -17,7 +17,7 @@ from bot.telegram.handoff.texts import STILL_CONNECTING
 from bot.telegram.ui import RLM
 
 from . import test_handoff
-from .pg import PostgresServer, postgres  # noqa: F401  (the session's PostgreSQL server fixture)
+from .pg import PostgresServer
 from .test_handoff import PRAGUE, World, sent_to
 from .test_telegram import Chat
 
@@ -203,7 +203,7 @@ async def test_a_case_left_without_a_topic_is_completed_at_the_next_start_and_by
 async def test_nul_characters_are_stored_on_postgresql_and_relayed(
     world: World,
     services: Services,
-    postgres: PostgresServer,  # noqa: F811
+    postgres: PostgresServer,
 ) -> None:
     """PostgreSQL refuses NUL in text: the turn is stored with U+FFFD, the caseworker gets the text."""
     world.url = postgres.create_database("handoff")

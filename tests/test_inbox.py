@@ -20,7 +20,7 @@ from bot.telegram import replay
 from bot.telegram.inbox import chat_key
 
 from .botapi import FakeBotAPI
-from .pg import PostgresServer, postgres  # noqa: F401  (the session's PostgreSQL server fixture)
+from .pg import PostgresServer
 
 T0 = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
 LEASE = timedelta(seconds=60)
@@ -35,13 +35,8 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'inbox.db'}"
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres")
-        url = server.create_database("inbox")
+@pytest.fixture
+async def storage(url: str) -> AsyncIterator[Storage]:
     async with Storage(url, clock=Clock()) as opened:
         yield opened
 

@@ -20,7 +20,7 @@ from bot.storage import Storage
 
 from .botapi import FakeBotAPI
 from .botapi.process import BotProcess
-from .pg import PostgresServer, postgres  # noqa: F401  (the session's PostgreSQL server fixture)
+from .pg import PostgresServer
 
 pytestmark = pytest.mark.rasa
 

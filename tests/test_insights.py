@@ -28,8 +28,6 @@ from bot.tools.insights import collect
 from bot.tools.insights.report import PALETTE, write_report
 from bot.tools.insights.suppress import SHOWN, SMALL, WITHHELD, Cell, Group, protect
 
-from .pg import PostgresServer, postgres  # noqa: F401  (the session's PostgreSQL server fixture)
-
 UTC = dt.UTC
 START, END = dt.date(2026, 3, 2), dt.date(2026, 3, 15)  # two weeks, Monday to Sunday
 WEEK1 = dt.datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
@@ -50,14 +48,6 @@ class Clock:
 
     def __call__(self) -> dt.datetime:
         return self.now
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'integra.db'}"
-    server: PostgresServer = request.getfixturevalue("postgres")
-    return server.create_database("insights")
 
 
 def with_partners(settings: Settings) -> Settings:

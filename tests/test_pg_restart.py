@@ -20,7 +20,7 @@ from bot.storage import Storage
 from bot.telegram import build_application, serving
 
 from .botapi import FakeBotAPI
-from .pg import PostgresServer, postgres  # noqa: F401 - the fixture
+from .pg import PostgresServer
 from .test_telegram import TOKEN, Chat
 
 pytestmark = [pytest.mark.rasa, pytest.mark.postgres]
@@ -40,7 +40,7 @@ APOLOGY = "Sorry, something went wrong on my side."
 @pytest.fixture
 async def bot_on_postgres(
     services: Services,
-    postgres: PostgresServer,  # noqa: F811 - the fixture
+    postgres: PostgresServer,
 ) -> AsyncIterator[tuple[FakeBotAPI, Storage]]:
     storage = Storage(postgres.create_database("restart_bot"))
     await storage.open()
@@ -56,7 +56,7 @@ async def bot_on_postgres(
 async def test_postgresql_restarted_while_people_ask_every_question_is_answered(
     bot_on_postgres: tuple[FakeBotAPI, Storage],
     services: Services,
-    postgres: PostgresServer,  # noqa: F811 - the fixture
+    postgres: PostgresServer,
 ) -> None:
     api, storage = bot_on_postgres
     chats = []

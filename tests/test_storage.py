@@ -31,8 +31,6 @@ from bot.storage import (
 from bot.storage._migrate import alembic_config
 from bot.storage._models import Base, Feedback, Person, Turn, Unanswered
 
-from .pg import PostgresServer, postgres  # noqa: F401  (the session's PostgreSQL server fixture)
-
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TABLES = {"alembic_version", "people", "turns", "feedback", "unanswered", "cases", "audit", "referrals"}
 TABLES |= {"inbox"}
@@ -53,15 +51,6 @@ class Clock:
     def advance(self, **delta: float) -> datetime:
         self.now += timedelta(**delta)
         return self.now
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The URL of an empty database on each backend."""
-    if request.param == "sqlite":
-        return f"sqlite+aiosqlite:///{tmp_path / 'integra.db'}"
-    server: PostgresServer = request.getfixturevalue("postgres")
-    return server.create_database("test")
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from bot.storage import CaseStore, Storage
 from bot.storage._models import Unanswered
 from bot.storage._retry import retried, transient
 
-from .pg import PostgresServer, postgres  # noqa: F401 - the fixture
+from .pg import PostgresServer
 
 WRITERS = 8
 WRITES = 60
@@ -71,7 +71,7 @@ async def test_a_transient_error_is_retried_and_a_lasting_one_given_up(
 
 @pytest.mark.postgres
 async def test_postgresql_restarted_under_load_nothing_is_lost(
-    postgres: PostgresServer,  # noqa: F811 - the fixture
+    postgres: PostgresServer,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     storage = Storage(postgres.create_database("restart"))
