@@ -33,7 +33,6 @@ __all__ = [
     "delete_topic",
     "message_kind",
     "not_delivered",
-    "open_topic",
     "pages_to_person",
     "relay_to_person",
     "relay_to_topic",
@@ -111,34 +110,6 @@ async def _attempt(
         logger.log(level, "could not %s: %s", what.format(case=case.number), type(exc).__name__)
         return Sent(Failure.REFUSED if isinstance(exc, BadRequest) else Failure.UNREACHABLE)
     return Sent()
-
-
-async def open_topic(
-    context: BotContext,
-    case: CaseData,
-    chat_id: int,
-    title: str,
-    card: str,
-    keyboard: InlineKeyboardMarkup,
-    *,
-    where: str = "",
-) -> tuple[int, int] | None:
-    """Open a forum topic in ``chat_id`` and post the case card (HTML) in it; returns (thread id,
-    card message id), or None when the group cannot be reached."""
-    opened: list[int] = []
-
-    async def send() -> None:
-        topic = await context.delivery.request(
-            chat_id, lambda: context.bot.create_forum_topic(chat_id, title)
-        )
-        posted = await context.delivery.send(
-            chat_id, card, html=True, markup=keyboard, thread_id=topic.message_thread_id, preview=False
-        )
-        opened.extend((topic.message_thread_id, posted.message_id))
-
-    if not await _attempt(case, "open a topic for {case}" + where, send, logging.ERROR):
-        return None
-    return opened[0], opened[1]
 
 
 async def to_topic(context: BotContext, case: CaseData, text: str) -> None:
