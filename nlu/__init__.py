@@ -4,7 +4,7 @@ from ._client import Classification, IntentScore, NLUClient, PartScore, make_tok
 from ._exceptions import NLUError, NLUResponseError, NLUTimeout, NLUUnavailable
 from ._normalise import letter_count, normalise
 from ._server import EmbeddedServer, free_port
-from ._supervisor import Supervisor
+from ._supervisor import Supervisor, cpu_seconds
 from ._training import RasaProject, TrainingError
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "RasaProject",
     "Supervisor",
     "TrainingError",
+    "cpu_seconds",
     "free_port",
     "letter_count",
     "make_token",

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from ._exceptions import NLUUnavailable
 from ._server import free_port, port_free
 
-__all__ = ["Supervisor"]
+__all__ = ["Supervisor", "cpu_seconds"]
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +29,9 @@ class Supervised(Protocol):
     def url(self) -> str: ...
 
     @property
+    def pid(self) -> int | None: ...
+
+    @property
     def running(self) -> bool: ...
 
     async def start(self) -> None: ...
@@ -38,9 +43,26 @@ class Supervised(Protocol):
     async def healthy(self, timeout: float = 5.0) -> bool: ...  # noqa: ASYNC109
 
 
+# A server whose health check timed out is only busy, not hung, when it used at least this share of
+# one core meanwhile (Rasa answers requests one after another: /status waits behind the queue).
+BUSY_SHARE = 0.2
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU time a process has used so far (Linux); 0 when it is unknown or gone."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Supervisor:
     """Starts a server and restarts it whenever its process ends or it fails ``failures`` health
-    checks in a row (one every ``interval`` seconds, each bounded by ``timeout``).
+    checks in a row (one every ``interval`` seconds, each bounded by ``timeout``). A check missed while
+    the server was using CPU does not count: it is busy with a queue of questions, not hung.
 
     Restarts keep the server's URL, so clients find it again by themselves; only when another program
     took the port meanwhile does the server move to a new one, and ``on_moved(old_url, new_url)`` is
@@ -114,10 +136,18 @@ class Supervisor:
                 if ended.done():
                     logger.warning("NLU server ended (status %s)", ended.result())
                     continue
+                checked, worked = time.monotonic(), cpu_seconds(self.server.pid)
                 if await self.server.healthy(self.timeout):
                     failed = 0
                     if time.monotonic() - self._up_since >= self.stable:
                         self._attempts = 0
+                    continue
+                used = cpu_seconds(self.server.pid) - worked
+                if used >= BUSY_SHARE * (time.monotonic() - checked):
+                    # Working through a queue of questions, not hung (a stopped or deadlocked process
+                    # uses no CPU): callers are answered in degraded mode meanwhile; no restart.
+                    logger.warning("NLU server busy: its health check waits behind other requests")
+                    failed = 0
                     continue
                 failed += 1
                 logger.warning("NLU server did not answer its health check (%d of %d)", failed, self.failures)

@@ -2,7 +2,8 @@
 
 It takes the same arguments and environment as the real server, checks the HS256 JWT like Rasa
 does, answers ``GET /status`` with the model file and ``POST /model/parse`` with a fixed intent.
-It loads in milliseconds instead of a minute, so killing and restarting it is cheap.
+It loads in milliseconds instead of a minute, so killing and restarting it is cheap. Like Rasa, it
+answers one request at a time; the text ``spin:N`` keeps it busy with N seconds of CPU work.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import hashlib
 import hmac
 import json
 import os
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -35,6 +38,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
     secret = os.environ.pop("NLU_JWT_SECRET", "").encode()
+    # One request at a time, as Rasa's single worker: a long one holds back every other, /status too.
+    working = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self, status: int, body: object) -> None:
@@ -49,16 +54,23 @@ def main() -> None:
             if not _authorised(self.headers.get("Authorization"), secret):
                 self._answer(401, {"reason": "NotAuthenticated"})
             elif self.path == "/status":
-                self._answer(200, {"model_file": args.model, "model_id": "fake"})
+                with working:
+                    self._answer(200, {"model_file": args.model, "model_id": "fake"})
             else:
                 self._answer(404, {})
 
         def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             if not _authorised(self.headers.get("Authorization"), secret):
                 self._answer(401, {"reason": "NotAuthenticated"})
             else:
-                self._answer(200, {"intent": {"name": "greet", "confidence": 1.0}})
+                text = str(json.loads(body or b"{}").get("text", ""))
+                with working:
+                    if text.startswith("spin:"):  # "spin:N": N seconds of CPU work
+                        deadline = time.monotonic() + float(text.removeprefix("spin:"))
+                        while time.monotonic() < deadline:
+                            pass
+                    self._answer(200, {"intent": {"name": "greet", "confidence": 1.0}})
 
         def log_message(self, format: str, *values: object) -> None:
             pass

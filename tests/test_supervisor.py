@@ -102,6 +102,19 @@ async def test_a_hung_server_is_killed_and_restarted(supervised: Supervisor) -> 
     assert await server.healthy()
 
 
+async def test_a_busy_server_is_not_restarted(supervised: Supervisor, model: Path) -> None:
+    """Its health checks wait behind a long request (as Rasa's do behind a queue of questions), but it
+    is using CPU: not hung, so it keeps running and answers again when the work is done."""
+    server = supervised.server
+    assert isinstance(server, EmbeddedServer) and server.pid is not None
+    first = server.pid
+    async with NLUClient(server.url, SECRET, timeout=10.0) as client:
+        # 3 s of work: ten health checks' time (0.2 s apart, 1 s each, 2 failures would restart it).
+        assert (await client.classify("spin:3")).key == "greet"
+        assert supervised.restarts == 0 and server.pid == first
+        assert (await client.status())["model_file"] == str(model)
+
+
 async def test_failed_starts_back_off_bounded_then_recover(
     supervised: Supervisor, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -128,6 +141,7 @@ async def test_backoff_doubles_and_is_bounded(monkeypatch: pytest.MonkeyPatch) -
     class NeverStarts:
         host, port = "127.0.0.1", 0
         url = "http://127.0.0.1:0"
+        pid = None
         running = False
 
         async def start(self) -> None:
