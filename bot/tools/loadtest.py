@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import yaml
 
-from nlu import make_token, normalise
+from nlu import cpu_seconds, make_token, normalise
 
 from ..runtime import Services, local_secret, var_dir
 from ..settings import ROOT, Settings, load_settings
@@ -44,7 +44,7 @@ from .realistic import load_realistic
 if TYPE_CHECKING:
     from tests.botapi import FakeBotAPI
 
-__all__ = ["add_parser", "cpu_seconds", "run_load"]
+__all__ = ["add_parser", "run_load"]
 
 TOKEN = "424242:load-test-token"
 FIRST_USER = 610_000_001
@@ -52,13 +52,6 @@ BEGIN, END = "<!-- loadtest: begin -->", "<!-- loadtest: end -->"
 # Questions whose reply opens a case or shows emergency numbers first (several messages) are left out:
 # one question, one reply keeps the latency exact.
 SKIPPED_KEYS = ("safety.",)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux ``/proc/<pid>/stat``)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -287,7 +280,7 @@ async def _person(
 async def _level(
     api: Any,
     bot: BotUnderTest,
-    nlu_pid: int | None,
+    nlu_pid: Callable[[], int | None],
     people: list[tuple[int, str]],
     questions: dict[str, list[str]],
     level: Level,
@@ -300,7 +293,9 @@ async def _level(
         rng.shuffle(mine)
         streams[chat_id] = itertools.cycle(mine)
     errors, messages = bot.errors(), api.messages
-    bot_cpu, nlu_cpu = cpu_seconds(bot.pid), cpu_seconds(nlu_pid) if nlu_pid else None
+    # The NLU server's pid is read again at the end: its supervisor may have restarted it meanwhile.
+    nlu_before = nlu_pid()
+    bot_cpu, nlu_cpu = cpu_seconds(bot.pid), cpu_seconds(nlu_before)
     own_cpu = time.process_time()
     until = time.perf_counter() + level.seconds
     await asyncio.gather(
@@ -310,11 +305,12 @@ async def _level(
         )
     )
     level.bot_cpu_s = cpu_seconds(bot.pid) - bot_cpu
-    if nlu_pid and nlu_cpu is not None:
-        level.nlu_cpu_s = cpu_seconds(nlu_pid) - nlu_cpu
+    nlu_after = nlu_pid()
+    if nlu_after is not None and nlu_after == nlu_before:  # else restarted: its CPU is not comparable
+        level.nlu_cpu_s = cpu_seconds(nlu_after) - nlu_cpu
     level.loadgen_cpu_s = time.process_time() - own_cpu
     level.bot_rss_mib, level.bot_peak_rss_mib = rss_mib(bot.pid), peak_rss_mib(bot.pid)
-    level.nlu_rss_mib = rss_mib(nlu_pid) if nlu_pid else None
+    level.nlu_rss_mib = rss_mib(nlu_after) if nlu_after else None
     level.errors = bot.errors() - errors
     level.messages = api.messages - messages
     level.load_average = os.getloadavg()[0]
@@ -334,16 +330,19 @@ async def bare_parse(url: str, secret: str | None, texts: list[str]) -> dict[str
     return {"p50": percentile(timings, 50), "p95": percentile(timings, 95)}
 
 
-def _nlu_pid(services: Services, given: int | None) -> int | None:
+def _nlu_pid(services: Services, given: int | None) -> Callable[[], int | None]:
+    """How to find the NLU server's process now (an embedded one is restarted under a new pid)."""
     if given:
-        return given
-    if services.server is not None and services.server.pid:
-        return services.server.pid
+        return lambda: given
+    server = services.server
+    if server is not None:
+        return lambda: server.pid
     with contextlib.suppress(OSError, ValueError, KeyError):
         state = json.loads((var_dir(services.settings) / "nlu-server.json").read_text())
         if str(state["url"]).rstrip("/") == str(services.nlu.base_url).rstrip("/"):
-            return int(state["pid"])
-    return None
+            pid = int(state["pid"])
+            return lambda: pid
+    return lambda: None
 
 
 async def run_load(
@@ -362,7 +361,7 @@ async def run_load(
     if settings.nlu.url and settings.nlu.jwt_secret:
         secret = settings.nlu.jwt_secret.get_secret_value()
     url = str(services.nlu.base_url)
-    nlu_pid = _nlu_pid(services, nlu_pid)
+    find_nlu = _nlu_pid(services, nlu_pid)
     questions = questions_by_language(settings)
     sample = [q for qs in questions.values() for q in qs[:10]]
     await bare_parse(url, secret, sample[:20])  # warm-up
@@ -383,7 +382,7 @@ async def run_load(
             try:
                 for count in users:
                     level = await _level(
-                        api, bot, nlu_pid, people, questions, Level(count, delay, seconds), grace
+                        api, bot, find_nlu, people, questions, Level(count, delay, seconds), grace
                     )
                     row = level.as_dict()
                     report["levels"].append(row)
