@@ -278,6 +278,31 @@ async def test_add_turn_creates_the_person_and_only_their_own_messages_count_as_
         await storage.add_turn(9, "system", "nope")
 
 
+async def test_add_exchange_writes_both_turns_and_the_outcome_at_once(storage: Storage, clock: Clock) -> None:
+    await storage.save_person(4, city="prague", consent_at=T0)
+    for n in range(12):  # 24 turns: trimmed to the newest max_turns like add_turn
+        clock.advance(seconds=1)
+        await storage.add_exchange(
+            4,
+            f"question {n}",
+            f"answer {n}",
+            "housing.rent",
+            message_id=100 + n,
+            usage=("prague", "uk", "answer" if n % 2 else "clarify"),
+        )
+    await storage.add_exchange(4, "hello", "hi", None, message_id=200, usage=("prague", "uk", "conversation"))
+    with pytest.raises(ValueError, match="usage event"):
+        await storage.add_exchange(4, "x", "y", None, message_id=201, usage=("prague", "uk", "bogus"))
+
+    turns = await storage.recent_turns(4, limit=100)
+    assert [(t.role, t.text) for t in turns] == [("bot", "answer 11"), ("user", "hello"), ("bot", "hi")]
+    assert await storage.question_key(4, 200) == (True, None)
+    assert await storage.question_key(4, 201) == (False, None)  # the failed one left nothing
+    rows = await storage.usage.rows("prague", T0, T0 + timedelta(days=1))
+    assert [r.event for r in rows] == ["clarify", "answer"] * 6  # a greeting is not a question
+    assert {r.language for r in rows} == {"uk"} and len({r.pseudonym for r in rows}) == 1
+
+
 async def test_forget_erases_the_person_and_their_turns(storage: Storage) -> None:
     await storage.save_person(1, language="fa", city="osijek", consent_at=T0)
     await storage.add_turn(1, "user", "my address is …")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 from sqlalchemy import ColumnElement, case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..clock import Clock, utcnow
 from ._cases import CaseStore
@@ -173,16 +174,56 @@ class Storage(Database):
                     person_id=person_id, role=role, text=text, key=key, created_at=now, message_id=message_id
                 )
             )
-            await session.flush()
-            oldest_kept = await session.scalar(
-                select(Turn.id)
-                .where(Turn.person_id == person_id)
-                .order_by(Turn.id.desc())
-                .offset(self.max_turns - 1)
-                .limit(1)
+            await self._trim_turns(session, person_id)
+
+    async def add_exchange(
+        self,
+        chat_id: int,
+        question: str,
+        answer: str,
+        key: str | None,
+        *,
+        message_id: int | None,
+        usage: tuple[str, str, str] | None = None,
+    ) -> None:
+        """A question and the bot's answer, in one transaction: both turns (``add_turn`` twice) and,
+        with ``usage=(city, language, outcome)``, the outcome for the insights (``usage.record``)."""
+        now = self.clock()
+        upsert = self._upsert_person(
+            {"chat_id": chat_id, "created_at": now, "last_seen_at": now}, {"last_seen_at": now}
+        )
+        async with self.session() as session, session.begin():
+            person_id = (await session.execute(upsert)).one().id
+            session.add_all(
+                [
+                    Turn(
+                        person_id=person_id,
+                        role="user",
+                        text=question,
+                        key=key,
+                        created_at=now,
+                        message_id=message_id,
+                    ),
+                    Turn(person_id=person_id, role="bot", text=answer, key=key, created_at=now),
+                ]
             )
-            if oldest_kept is not None:
-                await changed(session, delete(Turn).where(Turn.person_id == person_id, Turn.id < oldest_kept))
+            await self._trim_turns(session, person_id)
+            if usage is not None:
+                city, language, event = usage
+                await self.usage._add(session, person_id, city, language, key, event)
+
+    async def _trim_turns(self, session: AsyncSession, person_id: int) -> None:
+        """Keep only the person's newest ``max_turns`` turns."""
+        await session.flush()
+        oldest_kept = await session.scalar(
+            select(Turn.id)
+            .where(Turn.person_id == person_id)
+            .order_by(Turn.id.desc())
+            .offset(self.max_turns - 1)
+            .limit(1)
+        )
+        if oldest_kept is not None:
+            await changed(session, delete(Turn).where(Turn.person_id == person_id, Turn.id < oldest_kept))
 
     async def question_key(self, chat_id: int, message_id: int) -> tuple[bool, str | None]:
         """Whether the person's message ``message_id`` was taken as a question, and the key it was

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ._database import Database, aware, changed, language_code
 from ._models import AuditEntry, Case, Person, Referral, Usage, UsagePerson
@@ -63,6 +64,12 @@ class ReferralRow:
     claimed_at: datetime | None
 
 
+def _kept(event: str) -> bool:
+    if event not in USAGE_EVENTS and event not in _NOT_KEPT:
+        raise ValueError(f"unknown usage event {event!r}")
+    return event not in _NOT_KEPT
+
+
 @units_of_work  # a database briefly away or locked: each method is retried, bounded
 class UsageStore:
     """Record usage; read what the insights report needs for one city and period."""
@@ -73,36 +80,40 @@ class UsageStore:
     async def record(self, chat_id: int, city: str, language: str, key: str | None, event: str) -> None:
         """One question's outcome or one vote of the person ``chat_id`` (who must exist); the engine's
         outcomes that are not a question (greetings, asking for a person) are not kept."""
-        if event in _NOT_KEPT:
+        if _kept(event):
+            async with self._db.session() as session, session.begin():
+                person_id = await session.scalar(select(Person.id).where(Person.chat_id == chat_id))
+                if person_id is not None:
+                    await self._add(session, person_id, city, language, key, event)
+
+    async def _add(
+        self, session: AsyncSession, person_id: int, city: str, language: str, key: str | None, event: str
+    ) -> None:
+        """``record`` inside the caller's transaction (``Storage.add_exchange``).
+        Not retried on its own: the caller's unit of work is."""
+        if not _kept(event):
             return
-        if event not in USAGE_EVENTS:
-            raise ValueError(f"unknown usage event {event!r}")
-        now = self._db.clock()
         insert = postgresql.insert if self._db.engine.dialect.name == "postgresql" else sqlite.insert
-        async with self._db.session() as session, session.begin():
-            person_id = await session.scalar(select(Person.id).where(Person.chat_id == chat_id))
-            if person_id is None:
-                return
-            # A new person's pseudonym; of two at once, the first stays.
-            await session.execute(
-                insert(UsagePerson)
-                .values(person_id=person_id, pseudonym=secrets.randbits(62))
-                .on_conflict_do_nothing(index_elements=[UsagePerson.person_id])
+        # A new person's pseudonym; of two at once, the first stays.
+        await session.execute(
+            insert(UsagePerson)
+            .values(person_id=person_id, pseudonym=secrets.randbits(62))
+            .on_conflict_do_nothing(index_elements=[UsagePerson.person_id])
+        )
+        pseudonym = await session.scalar(
+            select(UsagePerson.pseudonym).where(UsagePerson.person_id == person_id)
+        )
+        assert pseudonym is not None
+        session.add(
+            Usage(
+                city=city,
+                language=language_code(language),
+                key=key,
+                event=event,
+                pseudonym=pseudonym,
+                created_at=self._db.clock(),
             )
-            pseudonym = await session.scalar(
-                select(UsagePerson.pseudonym).where(UsagePerson.person_id == person_id)
-            )
-            assert pseudonym is not None
-            session.add(
-                Usage(
-                    city=city,
-                    language=language_code(language),
-                    key=key,
-                    event=event,
-                    pseudonym=pseudonym,
-                    created_at=now,
-                )
-            )
+        )
 
     async def purge(self, before: datetime) -> int:
         """Delete the usage rows from before ``before`` (the retention limit); how many went."""

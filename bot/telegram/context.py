@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ..runtime import Services
     from ..settings import Settings
     from ..storage import Storage
+    from ..storage._records import PersonData
     from .delivery import Delivery
 
 __all__ = ["BotContext", "BotData", "ChatState"]
@@ -58,6 +59,9 @@ class BotData:
         self.storage: Storage | None = None
         # The one layer everything the bot sends goes through (built with the application).
         self.delivery: Delivery | None = None
+
+
+_UNREAD = object()
 
 
 class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], BotData]):
@@ -107,6 +111,17 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], B
         if not isinstance(state, ChatState):
             state = data["state"] = ChatState()
         return state
+
+    async def person(self) -> PersonData | None:
+        """The stored person of this update's chat, read once per update: the consent check reads it
+        and the handler after it reuses it (python-telegram-bot builds one context per update).
+        A handler that changes the person reads ``storage.get_person`` again itself."""
+        cached = self.__dict__.get("_person", _UNREAD)
+        if cached is _UNREAD:
+            chat_id = self._chat_id
+            cached = None if chat_id is None else await self.storage.get_person(chat_id)
+            self.__dict__["_person"] = cached
+        return cached  # type: ignore[return-value]
 
     def translations(self, language: str) -> NullTranslations:
         return self.services.catalogues[language]

@@ -170,7 +170,7 @@ async def require_consent(update: Update, context: BotContext) -> None:
     query = update.callback_query
     if query and not callbacks.needs_consent(query.data):
         return  # onboarding buttons and /forget work before consent; forged data is ignored later
-    person = await context.storage.get_person(update.effective_chat.id)
+    person = await context.person()
     if person and person.consent_at and person.city:
         if not context.state.language and person.language:
             context.state.language = person.language
@@ -313,7 +313,7 @@ async def question(update: Update, context: BotContext) -> None:
     if message is None or chat is None or message.text is None:
         return
     storage = context.storage
-    person = await storage.get_person(chat.id)
+    person = await context.person()
     assert person is not None and person.city is not None  # require_consent ran first
     lang = await language_of(update, context)
     context.delivery.typing(chat.id)
@@ -325,10 +325,15 @@ async def question(update: Update, context: BotContext) -> None:
     if reply.language != lang:
         context.state.language = reply.language
         await storage.save_person(chat.id, language=reply.language)
-    await storage.add_turn(chat.id, "user", message.text, reply.key, message_id=message.message_id)
-    await storage.add_turn(chat.id, "bot", reply.text[:500], reply.key)
-    # For the city insights report: the outcome, under a pseudonym, without the text.
-    await storage.usage.record(chat.id, person.city, reply.language, reply.key, str(reply.outcome))
+    # Both turns and, for the city insights report, the outcome under a pseudonym without the text.
+    await storage.add_exchange(
+        chat.id,
+        message.text,
+        reply.text[:500],
+        reply.key,
+        message_id=message.message_id,
+        usage=(person.city, reply.language, str(reply.outcome)),
+    )
     if reply.outcome in _UNANSWERED:
         await storage.add_unanswered(
             person.city, reply.language, normalise(message.text)[:500], reply.key, reply.confidence
