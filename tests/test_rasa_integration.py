@@ -34,14 +34,16 @@ MIN_ACCURACY = 0.88
 MIN_ACCURACY_OVERALL = 0.92
 # Gates on the realistic set, overall: (figure, bound, higher is better). `make eval` reports the
 # goals of the NLU work (bot/tools/realistic.py GOALS); these gates sit just under what the shipped
-# model reaches (top-1 95.9 %, confidently wrong 1.2 %, emergencies 98.1 %, false alarms 1.6 %,
-# off-topic 95 %, false fallback 0.1 %, language 98.0 %), so a change that makes understanding
-# worse fails the suite.
+# model reaches (top-1 95.9 %, confidently wrong 1.1 %, emergencies 99.7 %, false alarms 2.6 %,
+# off-topic 95.5 %, false fallback 0.1 %, language 98.1 %), so a change that makes understanding
+# worse fails the suite. With 60 emergency situations per language in content/safety/ the model
+# missed 6 emergencies with 1.6 % false alarms; with 85 it misses 1 with 2.6 %. A missed emergency
+# is the worse failure, so the recall gate went up and the false-alarm gate with it.
 REALISTIC_GATES = [
     ("top1", 0.94, True),
     ("confident_wrong", 0.02, False),
-    ("emergency_recall", 0.97, True),
-    ("false_alarms", 0.025, False),
+    ("emergency_recall", 0.99, True),
+    ("false_alarms", 0.03, False),
     ("offtopic_recall", 0.93, True),
     ("false_fallback", 0.01, False),
     ("language", 0.97, True),
