@@ -121,7 +121,7 @@ class BotContext(CallbackContext[ExtBot[None], dict[Any, Any], dict[Any, Any], B
             chat_id = self._chat_id
             cached = None if chat_id is None else await self.storage.get_person(chat_id)
             self.__dict__["_person"] = cached
-        return cached  # type: ignore[return-value]
+        return cached
 
     def translations(self, language: str) -> NullTranslations:
         return self.services.catalogues[language]
