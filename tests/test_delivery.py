@@ -151,6 +151,19 @@ def quiet_after_each_429(calls: list[Call], retry_after: float) -> bool:
     return True
 
 
+async def test_typing_is_shown_only_when_the_answer_is_slow_in_coming(layer: Layer) -> None:
+    api, delivery = layer.api, layer.delivery
+    quick = delivery.typing(ANA, after=0.3)
+    await asyncio.sleep(0.05)  # the answer was ready at once
+    quick.cancel()
+    slow = delivery.typing(BEN, after=0.3)
+    await api.wait_for("sendChatAction")  # the answer is still being worked out: "typing…" goes
+    slow.cancel()  # too late to stop, and harmless
+    await delivery.aclose()
+    assert [c.method for c in layer.calls_to(ANA)] == []
+    assert [c.method for c in layer.calls_to(BEN)] == ["sendChatAction"]
+
+
 async def test_a_retry_after_is_waited_out_before_the_next_call_to_that_chat(layer: Layer) -> None:
     api, delivery = layer.api, layer.delivery
     api.faults.add(429, retry_after=1, chat=BEN, times=1)

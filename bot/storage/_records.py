@@ -43,6 +43,8 @@ class PersonData:
     language: str | None
     city: str | None
     consent_at: datetime | None
+    # Whether the person has an open case, where the read asked (``Storage.get_person``); else None.
+    open_case: bool | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +184,12 @@ R = TypeVar("R")
 
 def record(kind: type[R], row: Row[Any]) -> R:
     """The record of ``kind`` whose fields are the row's columns of the same names (extra columns,
-    such as an id the statement needed, are left out; a missing one is an error)."""
+    such as an id the statement needed, are left out; a missing one is an error unless the field has
+    a default)."""
     values = row._mapping
-    return kind(**{field.name: values[field.name] for field in dataclasses.fields(kind)})  # type: ignore[arg-type]
+    fields = [
+        f
+        for f in dataclasses.fields(kind)  # type: ignore[arg-type]
+        if f.name in values or f.default is dataclasses.MISSING
+    ]
+    return kind(**{field.name: values[field.name] for field in fields})

@@ -93,7 +93,11 @@ class Storage(Database):
     # People
 
     async def get_person(self, chat_id: int) -> PersonData | None:
-        stmt = select(Person.chat_id, Person.language, Person.city, Person.consent_at).where(
+        """The person, and whether they have an open case (one read serves the consent check and the
+        handoff's "is a caseworker on this conversation?")."""
+        is_open = (Case.person_id == Person.id, Case.status == "open")
+        open_case = select(Case.id).where(*is_open).exists().label("open_case")
+        stmt = select(Person.chat_id, Person.language, Person.city, Person.consent_at, open_case).where(
             Person.chat_id == chat_id
         )
         async with self.session() as session, session.begin():
@@ -215,15 +219,16 @@ class Storage(Database):
     async def _trim_turns(self, session: AsyncSession, person_id: int) -> None:
         """Keep only the person's newest ``max_turns`` turns."""
         await session.flush()
-        oldest_kept = await session.scalar(
+        # One statement: nothing is deleted while the person has fewer turns (the subquery is NULL).
+        oldest_kept = (
             select(Turn.id)
             .where(Turn.person_id == person_id)
             .order_by(Turn.id.desc())
             .offset(self.max_turns - 1)
             .limit(1)
+            .scalar_subquery()
         )
-        if oldest_kept is not None:
-            await changed(session, delete(Turn).where(Turn.person_id == person_id, Turn.id < oldest_kept))
+        await changed(session, delete(Turn).where(Turn.person_id == person_id, Turn.id < oldest_kept))
 
     async def question_key(self, chat_id: int, message_id: int) -> tuple[bool, str | None]:
         """Whether the person's message ``message_id`` was taken as a question, and the key it was

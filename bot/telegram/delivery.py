@@ -50,6 +50,7 @@ __all__ = [
     "Delivery",
     "Failure",
     "RateLimiter",
+    "Typing",
     "Undelivered",
     "chat_member_changed",
     "failure_of",
@@ -375,18 +376,36 @@ class Delivery:
             if not (exc.failure is Failure.REFUSED and "not modified" in str(exc.__cause__)):
                 raise
 
-    def typing(self, chat_id: int) -> None:
+    def typing(self, chat_id: int, after: float = 0.0) -> Typing:
         """Show "typing…" without holding up the answer: in the background, and its failures (a 429
-        included) never reach the person."""
+        included) never reach the person. With ``after``, only once the answer has taken that long:
+        ``cancel()`` the returned handle when the answer is ready, and a quick answer costs no call."""
+        handle = Typing()
 
         async def send() -> None:
+            if after > 0:
+                await asyncio.sleep(after)
+            handle.started = True
             with contextlib.suppress(TelegramError, Undelivered):
                 if not await self._is_blocked(chat_id):
                     await self.bot.send_chat_action(chat_id, ChatAction.TYPING)
 
-        task = asyncio.get_running_loop().create_task(send())
+        task = handle.task = asyncio.get_running_loop().create_task(send())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return handle
+
+
+class Typing:
+    """A "typing…" on its way (``Delivery.typing``): ``cancel()`` stops it unless it is being sent."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[None] | None = None
+        self.started = False
+
+    def cancel(self) -> None:
+        if self.task is not None and not self.started:
+            self.task.cancel()
 
 
 async def chat_member_changed(update: Update, context: BotContext) -> None:

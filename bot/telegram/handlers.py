@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 # Outcomes an editor should see in `content unanswered`.
 _UNANSWERED = {Outcome.CLARIFY, Outcome.OUT_OF_SCOPE, Outcome.NO_CONTENT}
+# "typing…" is shown when the answer takes longer than this (seconds); a quicker one needs no sign.
+TYPING_AFTER = 0.5
 
 
 def topic_names(context: BotContext, language: str) -> dict[str, str]:
@@ -316,12 +318,15 @@ async def question(update: Update, context: BotContext) -> None:
     person = await context.person()
     assert person is not None and person.city is not None  # require_consent ran first
     lang = await language_of(update, context)
-    context.delivery.typing(chat.id)
+    # "typing…" only when the answer is slow in coming (a quick one would arrive with it anyway).
+    typing = context.delivery.typing(chat.id, after=TYPING_AFTER)
     try:
         reply = await context.services.engine.ask(message.text, person.city, lang)
     except InvalidQuestion as exc:
         await send_text(update, exc.message)
         return
+    finally:
+        typing.cancel()
     if reply.language != lang:
         context.state.language = reply.language
         await storage.save_person(chat.id, language=reply.language)

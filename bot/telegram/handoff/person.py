@@ -129,6 +129,9 @@ async def relay_from_person(update: Update, context: BotContext) -> None:
     if chat is None or message is None:
         return
     storage = context.storage
+    person = await context.person()  # read once per update, with whether a case is open
+    if person is None or person.open_case is False:
+        return
     case = await storage.cases.open_of(chat.id)
     if case is None:
         return
