@@ -21,7 +21,7 @@ from nlu import EmbeddedServer, NLUClient, NLUError, RasaProject, Supervisor
 
 from .engine import Engine
 from .i18n import Catalogues
-from .knowledge import KnowledgeBase, load_knowledge_base
+from .knowledge import NOT_EMERGENCY_KEY, KnowledgeBase, load_knowledge_base
 from .language import LanguageDetector
 from .settings import Settings
 
@@ -53,14 +53,24 @@ def load_content(settings: Settings) -> KnowledgeBase:
     return kb
 
 
-def training_examples(kb: KnowledgeBase) -> list[tuple[str, str, str]]:
-    """(key, text, language) for every example question, emergency situations included."""
-    return [(key, text, lang) for lang in kb.texts for key, text in kb.examples(lang)]
+def training_examples(kb: KnowledgeBase, detector_negatives: bool = True) -> list[tuple[str, str, str]]:
+    """(key, text, language) for every example question, emergency situations included, and (unless
+    ``detector_negatives`` is false) the not-emergencies under ``NOT_EMERGENCY_KEY``."""
+    examples = [(key, text, lang) for lang in kb.texts for key, text in kb.examples(lang)]
+    if detector_negatives:
+        languages = [*kb.texts, *(lang for lang in kb.safety.not_emergencies if lang not in kb.texts)]
+        examples += [(key, text, lang) for lang in languages for key, text in kb.detector_negatives(lang)]
+    return examples
+
+
+def training_keys(kb: KnowledgeBase, detector_negatives: bool = True) -> list[str]:
+    """The labels of ``training_examples``: every key, and ``NOT_EMERGENCY_KEY`` with the negatives."""
+    return [*kb.taxonomy.all_keys, *([NOT_EMERGENCY_KEY] if detector_negatives else [])]
 
 
 def ensure_model(settings: Settings, kb: KnowledgeBase, progress: Progress = _stderr) -> Path:
     """Generate training data and train the NLU model if the content or pipeline changed."""
-    return rasa_project(settings).ensure_model(kb.taxonomy.all_keys, training_examples(kb), progress)
+    return rasa_project(settings).ensure_model(training_keys(kb), training_examples(kb), progress)
 
 
 def local_secret(settings: Settings) -> str:

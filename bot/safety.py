@@ -1,9 +1,13 @@
 """How people describe danger: curated situations and danger signals, from ``content/safety/``.
 
 Situations teach the model's emergency detector (they are added to the ``safety.emergency`` examples).
-Signals are words or short phrases that on their own mean someone may be in danger now ("not
-breathing", "ne dyshit"); they are matched in every language at once, because a person in danger may
-write in a language or script the bot did not expect. A trailing ``*`` matches any word ending.
+Not-emergencies are the opposite: messages that sound worrying or use words like "kill" or "fire" but
+where nobody is in danger now ("this bureaucracy is killing me", "I left my violent husband two years
+ago, how do I get my own permit"); they teach the detector what not to raise an alarm for, and only
+the detector (they are no topic's examples). Signals are words or short phrases that on their own
+mean someone may be in danger now ("not breathing", "ne dyshit"); they are matched in every language
+at once, because a person in danger may write in a language or script the bot did not expect. A
+trailing ``*`` matches any word ending.
 """
 
 from __future__ import annotations
@@ -21,7 +25,15 @@ __all__ = ["DangerSignals", "SafetyContent", "load_safety"]
 _ARABIC_LETTER = re.compile(r"[\u0600-\u06ff]")
 
 
-def _pattern(signal: str) -> str | None:
+_WORD = re.compile(r"\w+")
+# Arabic and Persian join "and"/"so" to the next word: "وما يتنفس" is "ما يتنفس" too.
+_JOINED = "وف"
+# Signals are looked up by the first three letters of their first word.
+_KEY = 3
+
+
+def _pattern(signal: str) -> tuple[str, str | None] | None:
+    """The regular expression of a signal, and the lookup key of its first word (None: always try)."""
     stem = signal.strip().endswith("*")
     words = normalise(signal.strip().rstrip("*")).split()
     if not words:
@@ -30,9 +42,20 @@ def _pattern(signal: str) -> str | None:
     if stem:
         parts[-1] += r"\w*"
     if _ARABIC_LETTER.match(words[0]):
-        # Arabic and Persian join "and"/"so" to the next word: "وما يتنفس" is "ما يتنفس" too.
-        parts[0] = "[وف]?" + parts[0]
-    return r"(?<!\w)" + r"\s+".join(parts) + r"(?!\w)"
+        parts[0] = f"[{_JOINED}]?" + parts[0]
+    first = _WORD.match(words[0])
+    key = first.group()[:_KEY] if first is not None and len(first.group()) >= _KEY else None
+    return r"(?<!\w)" + r"\s+".join(parts) + r"(?!\w)", key
+
+
+def _keys(folded: str) -> set[str]:
+    """The lookup keys a text can match: the start of each word (also without a joined و/ف)."""
+    keys = set()
+    for word in _WORD.findall(folded):
+        keys.add(word[:_KEY])
+        if word[0] in _JOINED and len(word) > 1:
+            keys.add(word[1 : 1 + _KEY])
+    return keys
 
 
 @dataclass(frozen=True)
@@ -43,18 +66,29 @@ class DangerSignals:
 
     def __post_init__(self) -> None:
         compiled: list[tuple[str, str, re.Pattern[str]]] = []
+        # Which signals may occur in a text, by the start of its words: a message is checked against
+        # the few signals whose first word starts like one of its words, not against all of them.
+        by_key: dict[str | None, list[int]] = {}
         for language, signals in self.signals.items():
             for signal in signals:
-                pattern = _pattern(signal)
-                if pattern:
+                found = _pattern(signal)
+                if found:
+                    pattern, key = found
+                    by_key.setdefault(key, []).append(len(compiled))
                     compiled.append((language, signal, re.compile(pattern)))
         object.__setattr__(self, "_compiled", tuple(compiled))
+        object.__setattr__(self, "_by_key", by_key)
 
     def find(self, text: str) -> tuple[str, str] | None:
         """The first (language, signal) that occurs in ``text``, or None."""
         folded = normalise(text)
         compiled: tuple[tuple[str, str, re.Pattern[str]], ...] = getattr(self, "_compiled", ())
-        for language, signal, pattern in compiled:
+        by_key: dict[str | None, list[int]] = getattr(self, "_by_key", {})
+        candidates = set(by_key.get(None, ()))
+        for key in _keys(folded):
+            candidates.update(by_key.get(key, ()))
+        for index in sorted(candidates):
+            language, signal, pattern = compiled[index]
             if pattern.search(folded):
                 return language, signal
         return None
@@ -64,12 +98,15 @@ class DangerSignals:
 class SafetyContent:
     situations: dict[str, tuple[str, ...]] = field(default_factory=dict)
     signals: DangerSignals = field(default_factory=DangerSignals)
+    not_emergencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+_LISTS = ("situations", "signals", "not_emergencies")
 
 
 def load_safety(folder: Path, languages: Iterable[str], read_yaml: Any, problem: Any) -> SafetyContent:
     """Read ``<folder>/<language>.yml``; ``problem(path, message, hint)`` reports what is wrong."""
-    situations: dict[str, tuple[str, ...]] = {}
-    signals: dict[str, tuple[str, ...]] = {}
+    lists: dict[str, dict[str, tuple[str, ...]]] = {name: {} for name in _LISTS}
     for lang in languages:
         path = folder / f"{lang}.yml"
         if not path.exists():
@@ -77,10 +114,10 @@ def load_safety(folder: Path, languages: Iterable[str], read_yaml: Any, problem:
         data = read_yaml(path)
         if data is None:
             continue
-        if not isinstance(data, dict) or set(data) - {"situations", "signals"}:
-            problem(path, "the file must have only the lists 'situations' and 'signals'", None)
+        if not isinstance(data, dict) or set(data) - set(_LISTS):
+            problem(path, "the file may only have the lists 'situations', 'signals', 'not_emergencies'", None)
             continue
-        for name, target in (("situations", situations), ("signals", signals)):
+        for name, target in lists.items():
             items = data.get(name) or []
             if not isinstance(items, list) or not all(isinstance(i, str) and i.strip() for i in items):
                 problem(path, f"'{name}' must be a list of texts", "put each text on its own '- ' line")
@@ -95,4 +132,15 @@ def load_safety(folder: Path, languages: Iterable[str], read_yaml: Any, problem:
                     )
                     items = [i for i in items if i not in too_short]
             target[lang] = tuple(i.strip() for i in items)
-    return SafetyContent(situations, DangerSignals(signals))
+    signals = DangerSignals(lists["signals"])
+    for lang, items in lists["not_emergencies"].items():
+        # A danger signal fires before the model is asked: such an example could never stop an alarm.
+        hits = [f"'{item}' ({found[1]})" for item in items if (found := signals.find(item))]
+        if hits:
+            problem(
+                folder / f"{lang}.yml",
+                f"these not-emergencies contain a danger signal, so they would still raise the alarm: "
+                f"{'; '.join(hits)}",
+                "reword them without the signal, or remove the signal from 'signals' if it is not one",
+            )
+    return SafetyContent(lists["situations"], signals, lists["not_emergencies"])

@@ -45,6 +45,12 @@ EXAMPLES = {
         ("ru", "on ne dyshit pomogite"),
         ("ru", "кто-то ломится в дверь"),
     ],
+    # content/safety/'s not-emergencies: the emergency detector's negatives, no topic of their own.
+    "safety.not_emergency": [
+        ("en", "this bureaucracy is killing me, how long does the permit take"),
+        ("en", "my phone died while booking the appointment"),
+        ("ru", "эта бюрократия меня доконает"),
+    ],
 }
 QUESTIONS = [
     "how can i renew my permit",
@@ -138,6 +144,8 @@ def test_components_fit_persist_load_and_give_the_same_answers(settings: Setting
     renew, rent, story = first
     assert renew["intent"]["name"] == "permit.renewal" and rent["intent"]["name"] == "housing.rent"
     assert [r["name"] for r in renew["intent_ranking"]][:1] == ["permit.renewal"]
+    # The intent classifier leaves the detector's negatives out (ignore_intents in nlu/config.yml).
+    assert all(r["name"] != "safety.not_emergency" for run in first for r in run["intent_ranking"])
     assert -1.0 <= renew["nearest"] <= 1.0
     # The language identifier learnt Russian in Latin letters from the examples' metadata.
     assert rent["language"][0]["name"] == "ru"

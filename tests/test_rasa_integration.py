@@ -19,7 +19,7 @@ import pytest
 
 from bot.engine import Outcome
 from bot.render import review_note
-from bot.runtime import Services, rasa_project, training_examples, var_dir
+from bot.runtime import Services, rasa_project, training_examples, training_keys, var_dir
 from bot.settings import ROOT
 from bot.tools.evaluation import evaluate, evaluate_realistic
 from nlu import NLUClient, NLUUnavailable, free_port
@@ -141,7 +141,7 @@ async def test_training_is_skipped_when_nothing_changed(services: Services) -> N
     messages: list[str] = []
     kb = services.kb
     path = rasa_project(services.settings).ensure_model(
-        kb.taxonomy.all_keys, training_examples(kb), messages.append
+        training_keys(kb), training_examples(kb), messages.append
     )
     assert messages == [] and path.exists()
 

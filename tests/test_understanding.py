@@ -19,6 +19,7 @@ from bot.engine import Engine, Outcome
 from bot.i18n import Catalogues
 from bot.knowledge import load_knowledge_base
 from bot.language import LanguageDetector
+from bot.runtime import training_examples, training_keys
 from bot.safety import DangerSignals
 from bot.settings import NLUSettings, Settings
 from nlu import IntentScore, NLUClient
@@ -215,6 +216,27 @@ def test_arabic_signals_match_with_a_joined_conjunction_and_spelling_variants() 
     signals = DangerSignals({"ar": ("ما يتنفس",), "fa": ("نفس نمی\u200cکشه",)})
     assert signals.find("ابوي طاح وما يتنفس") == ("ar", "ما يتنفس")
     assert signals.find("بابام افتاده نفس نمی کشه") == ("fa", "نفس نمی\u200cکشه")  # half-space or space
+
+
+def test_not_emergencies_train_only_the_detector_and_may_not_hold_a_danger_signal(content_dir: Path) -> None:
+    write(content_dir / "countries/cz/safety.yml", entry("safety.emergency", en="Call 112."))
+    write(
+        content_dir / "safety/en.yml",
+        'situations:\n  - "he is hitting her"\nsignals:\n  - "not breathing"\n'
+        'not_emergencies:\n  - "this bureaucracy is killing me"\n'
+        '  - "my grandad was not breathing well last winter, how do I find a GP"\n',
+    )
+    kb = load_knowledge_base(content_dir, ("prague",), LANGS)
+    # Loaded, but a line with a danger signal could never stop an alarm: the editor is told which.
+    assert kb.safety.not_emergencies["en"][0] == "this bureaucracy is killing me"
+    [problem] = [p for p in kb.errors if p.file.endswith("safety/en.yml")]
+    assert "my grandad was not breathing" in problem.message and "(not breathing)" in problem.message
+    # They train the model under their own label, and are no topic's example questions (the
+    # lexical fallback and the coverage report read those).
+    assert ("safety.not_emergency", "this bureaucracy is killing me", "en") in training_examples(kb)
+    assert "safety.not_emergency" in training_keys(kb)
+    assert all(key != "safety.not_emergency" for key, _ in kb.examples("en"))
+    assert not any(key == "safety.not_emergency" for key, _, _ in training_examples(kb, False))
 
 
 async def test_without_the_model_the_closest_topics_by_their_words_are_offered(

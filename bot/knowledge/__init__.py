@@ -12,6 +12,7 @@ from .base import Answer, KnowledgeBase, Taxonomy
 from .loader import load_knowledge_base, load_taxonomy
 from .schema import (
     EMERGENCY_KEY,
+    NOT_EMERGENCY_KEY,
     OLD_REVIEW_FIELDS,
     Check,
     City,
@@ -24,6 +25,7 @@ from .schema import (
 
 __all__ = [
     "EMERGENCY_KEY",
+    "NOT_EMERGENCY_KEY",
     "OLD_REVIEW_FIELDS",
     "Answer",
     "Check",

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..safety import SafetyContent
-from .schema import EMERGENCY_KEY, City, Entry, KeyText, Problem
+from .schema import EMERGENCY_KEY, NOT_EMERGENCY_KEY, City, Entry, KeyText, Problem
 
 __all__ = ["Answer", "KnowledgeBase", "Taxonomy"]
 
@@ -127,6 +127,11 @@ class KnowledgeBase:
                 yield key, example
         for situation in self.safety.situations.get(language, ()):
             yield EMERGENCY_KEY, situation
+
+    def detector_negatives(self, language: str) -> Iterator[tuple[str, str]]:
+        """(``NOT_EMERGENCY_KEY``, text) for the curated not-emergencies of a language."""
+        for text in self.safety.not_emergencies.get(language, ()):
+            yield NOT_EMERGENCY_KEY, text
 
     @property
     def errors(self) -> list[Problem]:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = [
     "EMERGENCY_KEY",
+    "NOT_EMERGENCY_KEY",
     "OLD_REVIEW_FIELDS",
     "Check",
     "City",
@@ -26,6 +27,9 @@ __all__ = [
 Severity = Literal["error", "warning"]
 # The key whose examples the curated emergency situations (content/safety/) join.
 EMERGENCY_KEY = "safety.emergency"
+# The training label of content/safety/'s not-emergencies: only the emergency detector learns from them
+# (nlu/config.yml tells the intent classifier to leave them out); no answer has this key.
+NOT_EMERGENCY_KEY = "safety.not_emergency"
 # Review fields of the old entry format, still read until `python -m bot content migrate-review` ran.
 OLD_REVIEW_FIELDS = ("status", "last_reviewed")
 

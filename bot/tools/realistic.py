@@ -155,6 +155,7 @@ class RealisticReport:
                     "got": acted,
                     "outcome": str(reply.outcome),
                     "urgent": reply.urgent,
+                    "why_urgent": reply.urgent_reason,
                     "text": item.text,
                 }
             )
@@ -237,6 +238,15 @@ class RealisticReport:
                     _pct(row["language"]),
                 ]
                 lines.append("| " + " | ".join(cells) + " |")
+            lines.append("")
+        alarms = Counter(m["why_urgent"] for m in self.misses if m["urgent"] and m["expected"] != EMERGENCY)
+        if alarms:
+            lines.append(
+                "False alarms by what raised them: "
+                + ", ".join(f"{why} {n}" for why, n in alarms.most_common())
+                + " (signal: a danger signal; detector: the emergency detector on the whole message; "
+                "sentence / key: the model's key for a sentence / the message)"
+            )
             lines.append("")
         if self.skipped:
             lines.append(

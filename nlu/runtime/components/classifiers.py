@@ -145,10 +145,17 @@ class EnsembleIntentClassifier(_TrainedComponent, IntentClassifier):
             "max_iter": 1000,
             "random_state": 2718,
             "ranking_length": 10,
+            # Labels that are no topic (e.g. the emergency detector's negatives): not learnt here.
+            "ignore_intents": [],
         }
 
     def train(self, training_data: TrainingData) -> Resource:
-        examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
+        ignored = set(self.config["ignore_intents"])
+        examples = [
+            e
+            for e in training_data.intent_examples
+            if e.get(INTENT) and e.get(TEXT) and e.get(INTENT) not in ignored
+        ]
         if not examples:
             return self._resource
         labels = np.array([e.get(INTENT) for e in examples])
@@ -229,7 +236,16 @@ class EmergencyDetector(_TrainedComponent):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {"C": 10.0, "max_iter": 1000, "random_state": 2718, "intent": EMERGENCY}
+        return {
+            "C": 10.0,
+            "max_iter": 1000,
+            "random_state": 2718,
+            "intent": EMERGENCY,
+            # Curated "sounds bad but nobody is in danger" examples, and how much each counts next to
+            # an ordinary question: there are few of them among thousands of questions.
+            "hard_negatives": [],
+            "hard_negative_weight": 1.0,
+        }
 
     @staticmethod
     def _combined(sparse: scipy.sparse.csr_matrix | None, dense: np.ndarray | None) -> Any:
@@ -246,7 +262,13 @@ class EmergencyDetector(_TrainedComponent):
         if not examples or labels.all() or not labels.any():
             return self._resource
         features = self._combined(*_stack(examples))
-        self.models["emergency"] = _logreg(self.config["C"], self.config).fit(features, labels)
+        hard = set(self.config["hard_negatives"])
+        weights = np.array(
+            [float(self.config["hard_negative_weight"]) if e.get(INTENT) in hard else 1.0 for e in examples]
+        )
+        self.models["emergency"] = _logreg(self.config["C"], self.config).fit(
+            features, labels, sample_weight=weights
+        )
         self.persist()
         return self._resource
 
