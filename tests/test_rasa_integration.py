@@ -7,6 +7,7 @@ that ``nlu serve`` writes, as on a developer's machine.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -80,6 +81,16 @@ async def test_server_is_on_loopback_and_refuses_requests_without_a_valid_jwt(se
         assert bad.status_code == 401
         # Model loading over HTTP (the CVE-2024-49375 path) is closed to anyone without the secret.
         assert (await http.put("/model", json={"model_file": "/tmp/x.tar.gz"})).status_code == 401
+
+
+async def test_messages_parsed_at_once_get_the_same_answers_as_one_by_one(services: Services) -> None:
+    # The server parses several messages in parallel threads (nlu/runtime/serve.py), each with its
+    # own sentence-encoder instance: answers must not depend on what else is being parsed.
+    texts = [text for lang in ("en", "ar", "ru") for _, text in list(services.kb.examples(lang))[::400][:8]]
+    texts.append("Hello. I live here two years. My permit expires soon. He is beating me right now, help.")
+    one_by_one = [await services.nlu.parse(t) for t in texts]
+    at_once = await asyncio.gather(*(services.nlu.parse(t) for t in texts))
+    assert len(texts) >= 20 and one_by_one == list(at_once)
 
 
 async def test_model_was_trained_from_the_current_content(services: Services) -> None:

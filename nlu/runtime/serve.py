@@ -5,10 +5,41 @@ environment variable NLU_JWT_SECRET, never from the command line where other use
 """
 
 import argparse
+import asyncio
 import logging
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+# Messages parsed at once (NLU_PARSE_THREADS): Rasa parses one at a time in its event loop; most of a
+# parse is the sentence encoder's C code, which runs without the GIL, so a second thread lets the
+# server use a second core. Each parallel parse holds its own encoder instance (~75 MB).
+DEFAULT_THREADS = 2
+
+
+def parse_in_threads(threads: int) -> None:
+    """Make Rasa's ``MessageProcessor.parse_message`` run the NLU graph in a pool of ``threads``."""
+    from rasa.core.processor import MessageProcessor
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="parse")
+    original = MessageProcessor.parse_message
+
+    async def parse_message(self, message, tracker=None, only_output_properties=True):
+        if self.http_interpreter:
+            return await original(self, message, tracker, only_output_properties)
+        if tracker is None:
+            tracker = DialogueStateTracker.from_events(message.sender_id, [])
+        loop = asyncio.get_running_loop()
+        parse_data = await loop.run_in_executor(
+            pool, self._parse_message_with_graph, message, tracker, only_output_properties
+        )
+        self._update_full_retrieval_intent(parse_data)
+        self._check_for_unseen_features(parse_data)
+        return parse_data
+
+    MessageProcessor.parse_message = parse_message
 
 
 def main() -> None:
@@ -33,6 +64,9 @@ def main() -> None:
     # ("parse_data_text=..."), and those must never reach a log file.
     configure_logging_and_warnings(logging.WARNING)
     configure_structlog(logging.WARNING)
+    threads = int(os.environ.get("NLU_PARSE_THREADS", DEFAULT_THREADS))
+    if threads > 1:
+        parse_in_threads(threads)
     serve_application(
         model_path=args.model,
         interface=args.host,

