@@ -54,7 +54,8 @@ async def test_after_a_five_second_storm_of_429s_every_reply_arrives_and_none_is
             await api.wait_for("sendMessage", answered(person.user.id), since=mark, timeout=60)
         calls = api.calls[mark:]
         floods = [c for c in calls if c.error and c.error.startswith("Too Many Requests")]
-        assert {"sendChatAction", "sendMessage"} <= {c.method for c in floods}
+        # ("typing…" goes only when an answer takes over 0.5 s, so it may or may not meet the storm.)
+        assert "sendMessage" in {c.method for c in floods}
         for person in people:
             theirs = [c for c in calls if sent_to(c, person.user.id)]
             assert quiet_after_each_429(theirs, 2.0)  # retry_after honoured in each chat
