@@ -42,6 +42,8 @@ def main() -> None:
     working = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as Rasa's server
+
         def _answer(self, status: int, body: object) -> None:
             data = json.dumps(body).encode()
             self.send_response(status)

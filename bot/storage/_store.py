@@ -166,13 +166,9 @@ class Storage(Database):
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         now = self.clock()
-        # Only the person's own messages count as being seen.
-        seen = now if role == "user" else Person.last_seen_at
-        upsert = self._upsert_person(
-            {"chat_id": chat_id, "created_at": now, "last_seen_at": now}, {"last_seen_at": seen}
-        )
         async with self.session() as session, session.begin():
-            person_id = (await session.execute(upsert)).one().id
+            # Only the person's own messages count as being seen.
+            person_id = await self._seen_person(session, chat_id, now, seen=role == "user")
             session.add(
                 Turn(
                     person_id=person_id, role=role, text=text, key=key, created_at=now, message_id=message_id
@@ -193,11 +189,8 @@ class Storage(Database):
         """A question and the bot's answer, in one transaction: both turns (``add_turn`` twice) and,
         with ``usage=(city, language, outcome)``, the outcome for the insights (``usage.record``)."""
         now = self.clock()
-        upsert = self._upsert_person(
-            {"chat_id": chat_id, "created_at": now, "last_seen_at": now}, {"last_seen_at": now}
-        )
         async with self.session() as session, session.begin():
-            person_id = (await session.execute(upsert)).one().id
+            person_id = await self._seen_person(session, chat_id, now, seen=True)
             session.add_all(
                 [
                     Turn(
@@ -215,6 +208,26 @@ class Storage(Database):
             if usage is not None:
                 city, language, event = usage
                 await self.usage._add(session, person_id, city, language, key, event)
+
+    async def _seen_person(self, session: AsyncSession, chat_id: int, now: datetime, *, seen: bool) -> int:
+        """The person's id, creating them if needed; ``seen``: mark them as seen ``now``.
+
+        Almost always the person exists: one UPDATE (or SELECT), which SQLAlchemy compiles once and
+        reuses. Only a new person costs the INSERT … ON CONFLICT, which it compiles every time."""
+        if seen:
+            known = update(Person).where(Person.chat_id == chat_id).values(last_seen_at=now)
+            person_id = await session.scalar(
+                known.returning(Person.id), execution_options={"synchronize_session": False}
+            )
+        else:
+            person_id = await session.scalar(select(Person.id).where(Person.chat_id == chat_id))
+        if person_id is None:
+            upsert = self._upsert_person(
+                {"chat_id": chat_id, "created_at": now, "last_seen_at": now},
+                {"last_seen_at": now if seen else Person.last_seen_at},
+            )
+            person_id = (await session.execute(upsert)).one().id
+        return int(person_id)
 
     async def _trim_turns(self, session: AsyncSession, person_id: int) -> None:
         """Keep only the person's newest ``max_turns`` turns."""

@@ -93,16 +93,17 @@ class UsageStore:
         Not retried on its own: the caller's unit of work is."""
         if not _kept(event):
             return
-        insert = postgresql.insert if self._db.engine.dialect.name == "postgresql" else sqlite.insert
-        # A new person's pseudonym; of two at once, the first stays.
-        await session.execute(
-            insert(UsagePerson)
-            .values(person_id=person_id, pseudonym=secrets.randbits(62))
-            .on_conflict_do_nothing(index_elements=[UsagePerson.person_id])
-        )
-        pseudonym = await session.scalar(
-            select(UsagePerson.pseudonym).where(UsagePerson.person_id == person_id)
-        )
+        known = select(UsagePerson.pseudonym).where(UsagePerson.person_id == person_id)
+        pseudonym = await session.scalar(known)
+        if pseudonym is None:
+            insert = postgresql.insert if self._db.engine.dialect.name == "postgresql" else sqlite.insert
+            # A new person's pseudonym; of two at once, the first stays.
+            await session.execute(
+                insert(UsagePerson)
+                .values(person_id=person_id, pseudonym=secrets.randbits(62))
+                .on_conflict_do_nothing(index_elements=[UsagePerson.person_id])
+            )
+            pseudonym = await session.scalar(known)
         assert pseudonym is not None
         session.add(
             Usage(
