@@ -3,7 +3,7 @@
 # are quick when that is already done.
 PY := .venv/bin/python
 
-.PHONY: postgres chromium setup rasa model run chat test lint eval bench locales coverage check clean
+.PHONY: postgres chromium setup rasa model run chat test lint eval tune bench locales coverage check clean
 
 setup:
 	@bash scripts/setup-venv.sh
@@ -37,6 +37,9 @@ test: setup rasa postgres chromium lint
 
 eval: model
 	$(PY) -m bot eval --compare --json var/eval.json --min-accuracy 0.88
+
+tune: model
+	$(PY) -m bot tune
 
 bench: model
 	$(PY) -m bot bench --load --write docs/benchmarks.md

@@ -1,4 +1,4 @@
-"""Command line: ``python -m bot ask|chat|run|nlu|content|eval|insights``."""
+"""Command line: ``python -m bot ask|chat|run|nlu|content|eval|tune|insights``."""
 
 from __future__ import annotations
 
@@ -210,7 +210,7 @@ def _parser() -> argparse.ArgumentParser:
     nlu.add_argument("action", choices=["train", "validate", "serve"])
     nlu.set_defaults(func=_nlu)
 
-    from .tools import benchmark, content, evaluation, langid, loadtest, locales
+    from .tools import benchmark, content, evaluation, langid, loadtest, locales, tune
     from .tools.insights import add_parser as add_insights_parser
 
     content.add_parser(sub)
@@ -219,6 +219,7 @@ def _parser() -> argparse.ArgumentParser:
     benchmark.add_parser(sub)
     loadtest.add_parser(sub)
     langid.add_parser(sub)
+    tune.add_parser(sub)
     add_insights_parser(sub)
     return parser
 

@@ -11,7 +11,7 @@ from .knowledge import EMERGENCY_KEY, KnowledgeBase
 from .language import Detection, LanguageDetector, native_name
 from .lexical import LexicalMatcher
 from .replies import InvalidQuestion, Outcome, Reply, UnknownCity
-from .settings import Settings
+from .settings import NLUSettings, Settings
 
 __all__ = ["Engine", "InvalidQuestion", "Outcome", "Reply", "UnknownCity"]
 
@@ -203,16 +203,19 @@ class Engine:
             and score.confidence >= nlu.alternative_min_confidence
         ][: nlu.alternatives]
 
-    def urgency(self, result: Classification, signal: bool = False) -> str | None:
+    def urgency(
+        self, result: Classification, signal: bool = False, nlu: NLUSettings | None = None
+    ) -> str | None:
         """Why the message may be about someone in danger, or None.
 
         "signal": a danger signal anywhere in the text; "detector": the emergency detector on the whole
         message; "sentence": a sentence that the model itself reads as an emergency; "key": the model's
         best key is the emergency (at any confidence: recall first), or its probability is high
         enough. Sentences count only through the model's own key for them: the detector's score on
-        single sentences of sad but safe stories raised too many false alarms.
+        single sentences of sad but safe stories raised too many false alarms. ``nlu``: other
+        thresholds than config.yml's (``python -m bot tune`` tries many).
         """
-        nlu = self.settings.nlu
+        nlu = nlu or self.settings.nlu
         if signal:
             return "signal"
         if result.emergency_whole >= nlu.emergency_detector_threshold:

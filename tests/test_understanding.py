@@ -218,6 +218,37 @@ def test_arabic_signals_match_with_a_joined_conjunction_and_spelling_variants() 
     assert signals.find("بابام افتاده نفس نمی کشه") == ("fa", "نفس نمی\u200cکشه")  # half-space or space
 
 
+def test_a_signal_inside_a_safe_phrase_does_not_count_and_editors_are_told_of_useless_ones(
+    content_dir: Path,
+) -> None:
+    signals = DangerSignals(
+        {"cs": ("infarkt*",), "en": ("heart attack", "suicid*")},
+        {"cs": ("málem jsem dostal* infarkt",), "en": ("not suicidal", "almost had a heart attack")},
+    )
+    assert signals.find("Z nemocnice faktura, MALEM JSEM DOSTALA INFARKT. Jsem pojištěná?") is None
+    assert signals.find("i'm not suicidal, just sad. any counselling?") is None
+    # The same danger word outside the safe phrase still counts, in the same message too.
+    assert signals.find("táta má infarkt") == ("cs", "infarkt*")
+    assert signals.find("not suicidal before, but now I am suicidal") == ("en", "suicid*")
+    assert signals.find("almost had a heart attack at the bill, now my dad is having a heart attack") == (
+        "en",
+        "heart attack",
+    )
+    write(content_dir / "countries/cz/safety.yml", entry("safety.emergency", en="Call 112."))
+    write(
+        content_dir / "safety/en.yml",
+        'situations:\n  - "my dad is having a heart attack"\n  - "he says he is not suicidal but he is on the roof"\n'
+        'signals:\n  - "heart attack"\n  - "on the roof"\n'
+        'safe_phrases:\n  - "almost had a heart attack"\n  - "not suicidal but he is on the roof"\n'
+        '  - "dying of boredom"\n',
+    )
+    kb = load_knowledge_base(content_dir, ("prague",), LANGS)
+    messages = " ".join(p.message for p in kb.errors if p.file.endswith("safety/en.yml"))
+    assert "no danger signal" in messages and "dying of boredom" in messages
+    assert "hides the danger signal" in messages and "on the roof" in messages
+    assert kb.safety.signals.find("I almost had a heart attack") is None
+
+
 def test_not_emergencies_train_only_the_detector_and_may_not_hold_a_danger_signal(content_dir: Path) -> None:
     write(content_dir / "countries/cz/safety.yml", entry("safety.emergency", en="Call 112."))
     write(
@@ -269,3 +300,36 @@ async def test_without_the_model_the_closest_topics_by_their_words_are_offered(
     )
     nothing = await engine.ask("qqqq zzzz", "prague", "en")
     assert nothing.outcome is Outcome.UNAVAILABLE
+
+
+def test_thresholds_are_chosen_recall_first_on_development_messages(make_engine) -> None:  # type: ignore[no-untyped-def]
+    from bot.tools.realistic import Item
+    from bot.tools.tune import Scored, choose, evaluate, grid
+    from nlu import Classification
+
+    def scored(style: str, key: str, whole: float, signal: bool = False) -> Scored:
+        result = Classification(key, 0.8, (IntentScore(key, 0.8),), emergency_whole=whole)
+        return Scored(Item("en", f"{style} {whole}", key, style), result, signal)
+
+    messages = [
+        scored("emergency", "housing.tenant_rights", 0.52),  # the detector's weakest true alarm
+        scored("emergency", "work.rights", 0.9),
+        scored("emergency", "out_of_scope", 0.1, signal=True),  # caught by a danger signal at any threshold
+        scored("distress", "work.rights", 0.45),  # false alarms below 0.5
+        scored("distress", "housing.shelter", 0.35),
+        scored("story", "housing.rent", 0.6),  # a false alarm no threshold that keeps recall can avoid
+        scored("plain", "safety.emergency", 0.99),  # "what is the police number": neither
+    ]
+    urgency = make_engine(server(parse_result([("greet", 1.0)]))).urgency
+    values = {"emergency_detector_threshold": (0.3, 0.4, 0.5, 0.55, 0.7)}
+    choices = [evaluate(messages, nlu, urgency, tuple(values)) for nlu in grid(NLUSettings(), values)]
+    chosen = choose(choices)
+    # 0.55 and 0.7 would miss the 0.52 emergency; of 0.3-0.5 only 0.5 drops both distress alarms.
+    assert chosen.thresholds == {"emergency_detector_threshold": 0.5}
+    assert (chosen.caught, chosen.emergencies) == (3, 3)
+    assert (chosen.false_alarms, chosen.others) == (1, 3)
+    assert [(item.style, reason) for item, reason in chosen.alarms] == [("story", "detector")]
+    low = next(c for c in choices if c.thresholds["emergency_detector_threshold"] == 0.3)
+    assert low.false_alarms == 3 and low.caught == 3
+    high = next(c for c in choices if c.thresholds["emergency_detector_threshold"] == 0.7)
+    assert high.caught == 2 and high.missed[0].key == "housing.tenant_rights"

@@ -335,37 +335,45 @@ def _check_questions(settings: Settings, kb: KnowledgeBase) -> list[Problem]:
     return problems
 
 
-def _check_realistic_overlap(settings: Settings, kb: KnowledgeBase) -> list[Problem]:
-    """Training examples that are also questions of the realistic evaluation set (content/realistic/).
+_HELD_APART = {
+    "realistic": "the realistic evaluation set), so the evaluation would overstate how well the bot understands",
+    "dev": "the development set, on which thresholds are chosen), so the thresholds would be chosen on "
+    "what the model has already seen",
+}
 
-    The evaluation set is read only to compare normalised forms; its text is never shown.
+
+def _check_realistic_overlap(settings: Settings, kb: KnowledgeBase) -> list[Problem]:
+    """Training examples that are also messages of the realistic evaluation set (content/realistic/)
+    or of the development set (content/dev/).
+
+    Those sets are read only to compare normalised forms; their text is never shown.
     """
     problems: list[Problem] = []
-    folder = kb.root / "realistic"
-    for lang in settings.languages:
-        realistic_file = f"content/realistic/{lang}.yml"
-        try:
-            items = load_realistic(folder, [lang])
-        except ValueError as exc:
-            problems.append(
-                Problem("error", realistic_file, f"the file cannot be read: {exc}", hint="ask the NLU team")
-            )
-            continue
-        held = {normalise(item.text) for item in items}
-        if not held:
-            continue
-        for key, text in kb.texts.get(lang, {}).items():
-            for number, example in enumerate(text.examples, 1):
-                if normalise(example) in held:
-                    problems.append(
-                        Problem(
-                            "error",
-                            f"content/questions/{lang}.yml",
-                            f"example {number} is also a question in {realistic_file} (the realistic "
-                            "evaluation set), so the evaluation would overstate how well the bot understands",
-                            entry=key,
-                            field="examples",
-                            hint="remove or reword this example; never copy from content/realistic/",
+    for name, why in _HELD_APART.items():
+        folder = kb.root / name
+        for lang in settings.languages:
+            held_file = f"content/{name}/{lang}.yml"
+            try:
+                items = load_realistic(folder, [lang])
+            except ValueError as exc:
+                problems.append(
+                    Problem("error", held_file, f"the file cannot be read: {exc}", hint="ask the NLU team")
+                )
+                continue
+            held = {normalise(item.text) for item in items}
+            if not held:
+                continue
+            for key, text in kb.texts.get(lang, {}).items():
+                for number, example in enumerate(text.examples, 1):
+                    if normalise(example) in held:
+                        problems.append(
+                            Problem(
+                                "error",
+                                f"content/questions/{lang}.yml",
+                                f"example {number} is also a message in {held_file} ({why}",
+                                entry=key,
+                                field="examples",
+                                hint=f"remove or reword this example; never copy from content/{name}/",
+                            )
                         )
-                    )
     return problems

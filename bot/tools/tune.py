@@ -1,0 +1,196 @@
+"""``python -m bot tune``: choose the emergency thresholds on the development set, not the evaluation set.
+
+``content/dev/`` holds messages written apart from both the training examples and the realistic
+evaluation set (``content/realistic/``), in the same styles, for one purpose: choosing the
+thresholds in ``config.yml`` that decide when the emergency numbers are shown first. Choosing them
+on the evaluation set would make its figures say little; choosing them on the training examples
+would pick thresholds the model is over-sure about.
+
+The tool asks the model once per message and replays the engine's own rule
+(:meth:`bot.engine.Engine.urgency`) for every combination of thresholds. It chooses **recall
+first**: among the combinations that flag the most development emergencies, the one with the fewest
+false alarms, and among equals the lowest thresholds (the most room for emergencies worded unlike
+any seen). It prints the figures and the lines to put in ``config.yml``; it changes nothing itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+from collections import Counter
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nlu import Classification
+
+from ..engine import EMERGENCY
+from ..runtime import Services
+from ..settings import NLUSettings, load_settings
+from .realistic import Item, load_realistic
+
+__all__ = ["Choice", "Scored", "add_parser", "choose", "grid"]
+
+# The thresholds the tool moves, and the values it tries for each.
+GRID: dict[str, tuple[float, ...]] = {
+    "emergency_detector_threshold": tuple(round(0.25 + 0.05 * i, 2) for i in range(14)),  # 0.25-0.90
+    "emergency_threshold": (0.2, 0.3, 0.4, 0.5, 0.6),
+    "emergency_sentence_confidence": (0.5, 0.6, 0.7, 0.8, 0.9),
+}
+
+
+@dataclass(frozen=True)
+class Scored:
+    """One development message and what the model said about it."""
+
+    item: Item
+    result: Classification
+    signal: bool
+
+    @property
+    def is_emergency(self) -> bool:
+        return self.item.style == "emergency"
+
+    @property
+    def counts_for_false_alarms(self) -> bool:
+        # Questions *about* emergency help ("what is the ambulance number") are neither.
+        return not self.is_emergency and self.item.key != EMERGENCY
+
+
+@dataclass(frozen=True)
+class Choice:
+    thresholds: dict[str, float]
+    caught: int
+    emergencies: int
+    false_alarms: int
+    others: int
+    missed: tuple[Item, ...] = ()
+    alarms: tuple[tuple[Item, str], ...] = ()  # and what raised each
+
+    @property
+    def recall(self) -> float:
+        return self.caught / self.emergencies if self.emergencies else 1.0
+
+    @property
+    def false_alarm_rate(self) -> float:
+        return self.false_alarms / self.others if self.others else 0.0
+
+
+def grid(base: NLUSettings, values: dict[str, Sequence[float]] | None = None) -> list[NLUSettings]:
+    """Every combination of the thresholds in ``values`` (default ``GRID``), other settings as ``base``."""
+    values = values or GRID
+    names = list(values)
+    return [
+        base.model_copy(update=dict(zip(names, combination, strict=True)))
+        for combination in itertools.product(*(values[name] for name in names))
+    ]
+
+
+def evaluate(
+    scored: Sequence[Scored], nlu: NLUSettings, urgency: Any, names: Sequence[str] = tuple(GRID)
+) -> Choice:
+    """Recall and false alarms of one combination; ``urgency(result, signal, nlu)`` is the engine's rule."""
+    missed = tuple(s.item for s in scored if s.is_emergency and urgency(s.result, s.signal, nlu) is None)
+    raised = ((s.item, urgency(s.result, s.signal, nlu)) for s in scored if s.counts_for_false_alarms)
+    alarms = tuple((item, reason) for item, reason in raised if reason is not None)
+    emergencies = sum(s.is_emergency for s in scored)
+    return Choice(
+        thresholds={name: getattr(nlu, name) for name in names},
+        caught=emergencies - len(missed),
+        emergencies=emergencies,
+        false_alarms=len(alarms),
+        others=sum(s.counts_for_false_alarms for s in scored),
+        missed=missed,
+        alarms=alarms,
+    )
+
+
+def choose(choices: Sequence[Choice]) -> Choice:
+    """Recall first, then the fewest false alarms, then the lowest thresholds."""
+    if not choices:
+        raise ValueError("nothing to choose from")
+    return min(choices, key=lambda c: (-c.caught, c.false_alarms, sum(c.thresholds.values())))
+
+
+async def score(services: Services, items: Sequence[Item], concurrency: int = 4) -> list[Scored]:
+    limit = asyncio.Semaphore(concurrency)
+    signals = services.kb.safety.signals
+
+    async def one(item: Item) -> Scored:
+        async with limit:
+            result = await services.nlu.classify(item.text)
+        return Scored(item, result, signals.find(item.text) is not None)
+
+    return list(await asyncio.gather(*(one(item) for item in items)))
+
+
+def _row(label: str, choice: Choice) -> str:
+    values = " | ".join(f"{v:.2f}" for v in choice.thresholds.values())
+    return (
+        f"| {label} | {values} | {choice.caught}/{choice.emergencies} ({choice.recall:.1%}) "
+        f"| {choice.false_alarms}/{choice.others} ({choice.false_alarm_rate:.1%}) |"
+    )
+
+
+def markdown(current: Choice, chosen: Choice, sweep: Sequence[Choice]) -> str:
+    names = list(chosen.thresholds)
+    lines = [
+        f"| | {' | '.join(names)} | emergencies flagged | false alarms |",
+        "|---|" + "---:|" * len(names) + "---:|---:|",
+        _row("config.yml now", current),
+        _row("**chosen**", chosen),
+        "",
+        "The emergency detector's threshold alone, the others as chosen:",
+        "",
+        f"| | {' | '.join(names)} | emergencies flagged | false alarms |",
+        "|---|" + "---:|" * len(names) + "---:|---:|",
+        *(_row("", choice) for choice in sweep),
+    ]
+    if chosen.alarms:
+        reasons = Counter(reason for _item, reason in chosen.alarms)
+        lines += [
+            "",
+            "False alarms by what raised them: " + ", ".join(f"{r} {n}" for r, n in reasons.most_common()),
+        ]
+        styles = Counter(item.style for item, _reason in chosen.alarms)
+        lines += ["By style: " + ", ".join(f"{s} {n}" for s, n in styles.most_common())]
+    if chosen.missed:
+        lines += ["", "Development emergencies still missed:", ""]
+        lines += [f"- [{item.language}] {item.text}" for item in chosen.missed]
+    lines += ["", "In config.yml (nlu:):", ""]
+    lines += [f"    {name}: {value}" for name, value in chosen.thresholds.items()]
+    return "\n".join(lines)
+
+
+async def _tune(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    folder = settings.path(settings.content_dir) / "dev"
+    items = load_realistic(folder, args.lang or settings.languages)
+    if not items:
+        print(f"No development messages in {folder}.", file=sys.stderr)
+        return 1
+    async with Services(settings) as services:
+        scored = await score(services, items)
+        urgency = services.engine.urgency
+    current = evaluate(scored, settings.nlu, urgency)
+    choices = [evaluate(scored, nlu, urgency) for nlu in grid(settings.nlu)]
+    chosen = choose(choices)
+    others = {k: v for k, v in chosen.thresholds.items() if k != "emergency_detector_threshold"}
+    sweep = [c for c in choices if {k: c.thresholds[k] for k in others} == others]
+    print(f"## Emergency thresholds on the development set ({len(items)} messages, content/dev/)\n")
+    print(markdown(current, chosen, sweep))
+    if args.alarms:
+        print("\nFalse alarms (chosen thresholds):\n")
+        print("\n".join(f"- [{i.language} {i.style} {reason}] {i.text}" for i, reason in chosen.alarms))
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    parser = sub.add_parser(
+        "tune", help="choose the emergency thresholds on the development set (content/dev/)"
+    )
+    parser.add_argument("--lang", action="append", help="only this language (repeatable)")
+    parser.add_argument("--alarms", action="store_true", help="also list every false alarm")
+    parser.set_defaults(func=_tune)
