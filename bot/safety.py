@@ -7,7 +7,9 @@ ago, how do I get my own permit"); they teach the detector what not to raise an 
 the detector (they are no topic's examples). Signals are words or short phrases that on their own
 mean someone may be in danger now ("not breathing", "ne dyshit"); they are matched in every language
 at once, because a person in danger may write in a language or script the bot did not expect. A
-trailing ``*`` matches any word ending.
+``*`` at the end of a word matches any ending of it. Safe phrases are the figurative or negated uses of danger
+words ("I almost had a heart attack when I saw the bill", "not suicidal, just sad"): a signal inside
+one of them does not count (the model and its detector still read the whole message).
 """
 
 from __future__ import annotations
@@ -33,14 +35,18 @@ _KEY = 3
 
 
 def _pattern(signal: str) -> tuple[str, str | None] | None:
-    """The regular expression of a signal, and the lookup key of its first word (None: always try)."""
-    stem = signal.strip().endswith("*")
-    words = normalise(signal.strip().rstrip("*")).split()
+    """The regular expression of a signal, and the lookup key of its first word (None: always try).
+    A word ending in ``*`` matches any ending of it."""
+    words: list[str] = []
+    parts: list[str] = []
+    for raw in signal.split():
+        pieces = normalise(raw.rstrip("*")).split()
+        words += pieces
+        parts += [re.escape(piece) for piece in pieces]
+        if pieces and raw.endswith("*"):
+            parts[-1] += r"\w*"
     if not words:
         return None
-    parts = [re.escape(w) for w in words]
-    if stem:
-        parts[-1] += r"\w*"
     if _ARABIC_LETTER.match(words[0]):
         parts[0] = f"[{_JOINED}]?" + parts[0]
     first = _WORD.match(words[0])
@@ -63,8 +69,13 @@ class DangerSignals:
     """Danger signals of all languages, compiled once."""
 
     signals: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    safe_phrases: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        safe = [found[0] for phrases in self.safe_phrases.values() for p in phrases if (found := _pattern(p))]
+        # Longest first, so that a longer safe phrase is masked before a shorter one inside it.
+        safe.sort(key=len, reverse=True)
+        object.__setattr__(self, "_safe", re.compile("|".join(safe)) if safe else None)
         compiled: list[tuple[str, str, re.Pattern[str]]] = []
         # Which signals may occur in a text, by the start of its words: a message is checked against
         # the few signals whose first word starts like one of its words, not against all of them.
@@ -80,8 +91,11 @@ class DangerSignals:
         object.__setattr__(self, "_by_key", by_key)
 
     def find(self, text: str) -> tuple[str, str] | None:
-        """The first (language, signal) that occurs in ``text``, or None."""
+        """The first (language, signal) that occurs in ``text`` outside its safe phrases, or None."""
         folded = normalise(text)
+        safe: re.Pattern[str] | None = getattr(self, "_safe", None)
+        if safe is not None:
+            folded = safe.sub(" | ", folded)
         compiled: tuple[tuple[str, str, re.Pattern[str]], ...] = getattr(self, "_compiled", ())
         by_key: dict[str | None, list[int]] = getattr(self, "_by_key", {})
         candidates = set(by_key.get(None, ()))
@@ -101,7 +115,7 @@ class SafetyContent:
     not_emergencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-_LISTS = ("situations", "signals", "not_emergencies")
+_LISTS = ("situations", "signals", "not_emergencies", "safe_phrases")
 
 
 def load_safety(folder: Path, languages: Iterable[str], read_yaml: Any, problem: Any) -> SafetyContent:
@@ -115,7 +129,11 @@ def load_safety(folder: Path, languages: Iterable[str], read_yaml: Any, problem:
         if data is None:
             continue
         if not isinstance(data, dict) or set(data) - set(_LISTS):
-            problem(path, "the file may only have the lists 'situations', 'signals', 'not_emergencies'", None)
+            problem(
+                path,
+                "the file may only have the lists 'situations', 'signals', 'not_emergencies', 'safe_phrases'",
+                None,
+            )
             continue
         for name, target in lists.items():
             items = data.get(name) or []
@@ -132,7 +150,26 @@ def load_safety(folder: Path, languages: Iterable[str], read_yaml: Any, problem:
                     )
                     items = [i for i in items if i not in too_short]
             target[lang] = tuple(i.strip() for i in items)
-    signals = DangerSignals(lists["signals"])
+    signals = DangerSignals(lists["signals"], lists["safe_phrases"])
+    plain = DangerSignals(lists["signals"])
+    for lang, phrases in lists["safe_phrases"].items():
+        # A safe phrase exists to stop a signal; one that holds none does nothing (a typo, a wrong stem).
+        idle = [phrase for phrase in phrases if plain.find(phrase) is None]
+        if idle:
+            problem(
+                folder / f"{lang}.yml",
+                f"these safe phrases contain no danger signal, so they change nothing: {'; '.join(idle)}",
+                "write the whole figurative phrase, including the danger word as the signal spells it",
+            )
+    for lang, items in lists["situations"].items():
+        # A situation (someone in danger now) that a safe phrase would hide from the signals.
+        hidden = [item for item in items if plain.find(item) and not signals.find(item)]
+        if hidden:
+            problem(
+                folder / f"{lang}.yml",
+                f"a safe phrase hides the danger signal in these situations: {'; '.join(hidden)}",
+                "make the safe phrase more specific, so that it only matches the harmless use",
+            )
     for lang, items in lists["not_emergencies"].items():
         # A danger signal fires before the model is asked: such an example could never stop an alarm.
         hits = [f"'{item}' ({found[1]})" for item in items if (found := signals.find(item))]
