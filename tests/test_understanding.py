@@ -304,7 +304,7 @@ async def test_without_the_model_the_closest_topics_by_their_words_are_offered(
 
 def test_thresholds_are_chosen_recall_first_on_development_messages(make_engine) -> None:  # type: ignore[no-untyped-def]
     from bot.tools.realistic import Item
-    from bot.tools.tune import Scored, choose, evaluate, grid
+    from bot.tools.tune import Scored, choose, evaluate, frontier, grid
     from nlu import Classification
 
     def scored(style: str, key: str, whole: float, signal: bool = False) -> Scored:
@@ -333,3 +333,5 @@ def test_thresholds_are_chosen_recall_first_on_development_messages(make_engine)
     assert low.false_alarms == 3 and low.caught == 3
     high = next(c for c in choices if c.thresholds["emergency_detector_threshold"] == 0.7)
     assert high.caught == 2 and high.missed[0].key == "housing.tenant_rights"
+    # What one emergency fewer would buy: 0.7 misses one and raises no false alarm at all.
+    assert [(c.caught, c.false_alarms) for c in frontier(choices)] == [(3, 1), (2, 0)]

@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-from collections import Counter
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -134,7 +134,15 @@ def _row(label: str, choice: Choice) -> str:
     )
 
 
-def markdown(current: Choice, chosen: Choice, sweep: Sequence[Choice]) -> str:
+def frontier(choices: Sequence[Choice], levels: int = 4) -> list[Choice]:
+    """The fewest false alarms at each of the highest recall levels: what one emergency more costs."""
+    best: dict[int, Choice] = {}
+    for choice in sorted(choices, key=lambda c: (c.false_alarms, sum(c.thresholds.values()))):
+        best.setdefault(choice.caught, choice)
+    return [best[caught] for caught in sorted(best, reverse=True)[:levels]]
+
+
+def markdown(current: Choice, chosen: Choice, sweep: Sequence[Choice], trade: Sequence[Choice] = ()) -> str:
     names = list(chosen.thresholds)
     lines = [
         f"| | {' | '.join(names)} | emergencies flagged | false alarms |",
@@ -148,6 +156,11 @@ def markdown(current: Choice, chosen: Choice, sweep: Sequence[Choice]) -> str:
         "|---|" + "---:|" * len(names) + "---:|---:|",
         *(_row("", choice) for choice in sweep),
     ]
+    if trade:
+        lines += ["", "Fewest false alarms at each recall level:", ""]
+        lines += [f"| {' | '.join(names)} | emergencies flagged | false alarms |"]
+        lines += ["|" + "---:|" * (len(names) + 2)]
+        lines += [_row("", choice).removeprefix("|  ") for choice in trade]
     if chosen.alarms:
         reasons = Counter(reason for _item, reason in chosen.alarms)
         lines += [
@@ -180,7 +193,7 @@ async def _tune(args: argparse.Namespace) -> int:
     others = {k: v for k, v in chosen.thresholds.items() if k != "emergency_detector_threshold"}
     sweep = [c for c in choices if {k: c.thresholds[k] for k in others} == others]
     print(f"## Emergency thresholds on the development set ({len(items)} messages, content/dev/)\n")
-    print(markdown(current, chosen, sweep))
+    print(markdown(current, chosen, sweep, frontier(choices)))
     if args.alarms:
         print("\nFalse alarms (chosen thresholds):\n")
         print("\n".join(f"- [{i.language} {i.style} {reason}] {i.text}" for i, reason in chosen.alarms))
