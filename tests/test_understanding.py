@@ -237,7 +237,8 @@ def test_a_signal_inside_a_safe_phrase_does_not_count_and_editors_are_told_of_us
     write(content_dir / "countries/cz/safety.yml", entry("safety.emergency", en="Call 112."))
     write(
         content_dir / "safety/en.yml",
-        'situations:\n  - "my dad is having a heart attack"\n  - "he says he is not suicidal but he is on the roof"\n'
+        'situations:\n  - "my dad is having a heart attack"\n'
+        '  - "he says he is not suicidal but he is on the roof"\n'
         'signals:\n  - "heart attack"\n  - "on the roof"\n'
         'safe_phrases:\n  - "almost had a heart attack"\n  - "not suicidal but he is on the roof"\n'
         '  - "dying of boredom"\n',

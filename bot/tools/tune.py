@@ -80,11 +80,11 @@ class Choice:
 
 def grid(base: NLUSettings, values: dict[str, Sequence[float]] | None = None) -> list[NLUSettings]:
     """Every combination of the thresholds in ``values`` (default ``GRID``), other settings as ``base``."""
-    values = values or GRID
-    names = list(values)
+    chosen: dict[str, Sequence[float]] = dict(values or GRID)
+    names = list(chosen)
     return [
         base.model_copy(update=dict(zip(names, combination, strict=True)))
-        for combination in itertools.product(*(values[name] for name in names))
+        for combination in itertools.product(*(chosen[name] for name in names))
     ]
 
 

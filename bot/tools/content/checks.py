@@ -336,7 +336,8 @@ def _check_questions(settings: Settings, kb: KnowledgeBase) -> list[Problem]:
 
 
 _HELD_APART = {
-    "realistic": "the realistic evaluation set), so the evaluation would overstate how well the bot understands",
+    "realistic": "the realistic evaluation set), so the evaluation would overstate how well the bot "
+    "understands",
     "dev": "the development set, on which thresholds are chosen), so the thresholds would be chosen on "
     "what the model has already seen",
 }
