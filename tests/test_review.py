@@ -418,6 +418,6 @@ def test_training_question_in_the_realistic_set_is_an_error(content_dir: Path) -
     [problem] = [p for p in problems_of(content_dir) if "realistic" in p]
     assert problem.startswith(
         "ERROR: content/questions/en.yml, entry 'permit.renewal', field 'examples': "
-        "example 2 is also a question in content/realistic/en.yml (the realistic evaluation set)"
+        "example 2 is also a message in content/realistic/en.yml (the realistic evaluation set)"
     )
     assert "renew my permit" not in problem.lower()
