@@ -15,7 +15,7 @@ one of them does not count (the model and its detector still read the whole mess
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,32 +152,33 @@ def load_safety(folder: Path, languages: Iterable[str], read_yaml: Any, problem:
             target[lang] = tuple(i.strip() for i in items)
     signals = DangerSignals(lists["signals"], lists["safe_phrases"])
     plain = DangerSignals(lists["signals"])
-    for lang, phrases in lists["safe_phrases"].items():
+    # Each list, what in it is wrong (shown as the returned label), and how the editor fixes it.
+    checks: list[tuple[str, Callable[[str], str | None], str, str]] = [
         # A safe phrase exists to stop a signal; one that holds none does nothing (a typo, a wrong stem).
-        idle = [phrase for phrase in phrases if plain.find(phrase) is None]
-        if idle:
-            problem(
-                folder / f"{lang}.yml",
-                f"these safe phrases contain no danger signal, so they change nothing: {'; '.join(idle)}",
-                "write the whole figurative phrase, including the danger word as the signal spells it",
-            )
-    for lang, items in lists["situations"].items():
+        (
+            "safe_phrases",
+            lambda phrase: None if plain.find(phrase) else phrase,
+            "these safe phrases contain no danger signal, so they change nothing",
+            "write the whole figurative phrase, including the danger word as the signal spells it",
+        ),
         # A situation (someone in danger now) that a safe phrase would hide from the signals.
-        hidden = [item for item in items if plain.find(item) and not signals.find(item)]
-        if hidden:
-            problem(
-                folder / f"{lang}.yml",
-                f"a safe phrase hides the danger signal in these situations: {'; '.join(hidden)}",
-                "make the safe phrase more specific, so that it only matches the harmless use",
-            )
-    for lang, items in lists["not_emergencies"].items():
+        (
+            "situations",
+            lambda item: item if plain.find(item) and not signals.find(item) else None,
+            "a safe phrase hides the danger signal in these situations",
+            "make the safe phrase more specific, so that it only matches the harmless use",
+        ),
         # A danger signal fires before the model is asked: such an example could never stop an alarm.
-        hits = [f"'{item}' ({found[1]})" for item in items if (found := signals.find(item))]
-        if hits:
-            problem(
-                folder / f"{lang}.yml",
-                f"these not-emergencies contain a danger signal, so they would still raise the alarm: "
-                f"{'; '.join(hits)}",
-                "reword them without the signal, or remove the signal from 'signals' if it is not one",
-            )
+        (
+            "not_emergencies",
+            lambda item: f"'{item}' ({found[1]})" if (found := signals.find(item)) else None,
+            "these not-emergencies contain a danger signal, so they would still raise the alarm",
+            "reword them without the signal, or remove the signal from 'signals' if it is not one",
+        ),
+    ]
+    for name, wrong, message, hint in checks:
+        for lang, items in lists[name].items():
+            labels = [label for item in items if (label := wrong(item))]
+            if labels:
+                problem(folder / f"{lang}.yml", f"{message}: {'; '.join(labels)}", hint)
     return SafetyContent(lists["situations"], signals, lists["not_emergencies"])
