@@ -14,17 +14,18 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from bot.engine import Engine, Outcome
 from bot.i18n import Catalogues
 from bot.knowledge import load_knowledge_base
 from bot.language import LanguageDetector
 from bot.runtime import training_examples, training_keys
-from bot.safety import DangerSignals
+from bot.safety import DangerSignals, load_safety
 from bot.settings import NLUSettings, Settings
 from nlu import IntentScore, NLUClient
 
-from .conftest import entry, write
+from .conftest import ROOT, entry, write
 
 LANGS = ("en", "uk", "ru", "ar", "fa", "bg", "cs", "sk", "hr", "it")
 JSON = dict[str, Any]
@@ -336,3 +337,63 @@ def test_thresholds_are_chosen_recall_first_on_development_messages(make_engine)
     assert high.caught == 2 and high.missed[0].key == "housing.tenant_rights"
     # What one emergency fewer would buy: 0.7 misses one and raises no false alarm at all.
     assert [(c.caught, c.false_alarms) for c in frontier(choices)] == [(3, 1), (2, 0)]
+
+
+# Figurative or negated danger words, one per language, each with the same danger word meant for real.
+# Written for this test; not taken from the training, development or evaluation messages.
+FIGURATIVE_AND_REAL = {
+    "en": (
+        "I almost had a heart attack when I saw the gas bill, can the landlord charge that much?",
+        "my dad is having a heart attack right now",
+    ),
+    "ru": (
+        "чуть инфаркт не получила, когда увидела счёт за свет. можно оплатить частями?",
+        "у папы инфаркт прямо сейчас",
+    ),
+    "uk": ("ледь не отримала інфаркт від рахунку за газ, можна платити частинами?", "у тата інфаркт зараз"),
+    "bg": ("за малко да получа инфаркт от сметката за ток, може ли на части?", "баща ми получи инфаркт сега"),
+    "cs": (
+        "malem jsem dostala infarkt z faktury za elektrinu, da se to platit na splatky?",
+        "tata ma ted infarkt",
+    ),
+    "sk": (
+        "skoro som dostala infarkt z faktury za elektrinu, da sa to platit na splatky?",
+        "otec ma teraz infarkt",
+    ),
+    "hr": (
+        "skoro sam dobila infarkt od racuna za struju, moze li se platiti na rate?",
+        "tata ima infarkt sada",
+    ),
+    "it": (
+        "non ho pensieri suicidi, solo tanta nostalgia. c'è uno psicologo gratuito a Padova?",
+        "ho pensieri suicidi stanotte e non ce la faccio",
+    ),
+    "ar": ("ما عندي افكار انتحار، بس زعلانة كتير. في دعم نفسي مجاني بصوفيا؟", "عندي افكار انتحار الليلة"),
+    "fa": ("فکر خودکشی ندارم، فقط دلتنگم. مشاوره رایگان در پراگ هست؟", "امشب فکر خودکشی دارم"),
+}
+
+
+def test_shipped_safe_phrases_stop_figurative_danger_words_and_never_the_real_ones() -> None:
+    problems: list[str] = []
+    safety = load_safety(
+        ROOT / "content/safety",
+        tuple(FIGURATIVE_AND_REAL),
+        lambda path: yaml.safe_load(path.read_text(encoding="utf-8")),
+        lambda path, message, hint: problems.append(f"{path}: {message}"),
+    )
+    assert problems == []
+    plain = DangerSignals(safety.signals.signals)
+    for lang, (figurative, real) in FIGURATIVE_AND_REAL.items():
+        # Each figurative message does hold a danger signal: only its safe phrase keeps it quiet.
+        assert plain.find(figurative) is not None, lang
+        assert safety.signals.find(figurative) is None, (lang, safety.signals.find(figurative))
+        assert safety.signals.find(real) is not None, lang
+    # "They took our passports", not only "my passport", in every language that had only the singular.
+    for text in (
+        "agentura nam vzala doklady, vzali nam pasy a zamykaji nas",
+        "zobrali nam pasy a nepustia nas von",
+        "uzeli su nam putovnice i ne puštaju nas",
+        "أخذوا جوازاتنا وما بيخلونا نطلع",
+        "پاسپورتامونو گرفتن و نمیذارن بریم بیرون",
+    ):
+        assert safety.signals.find(text) is not None, text
