@@ -95,6 +95,21 @@ async def test_a_staff_topic_is_its_own_queue_and_a_lease_that_ran_out_is_claime
     assert replayed.update_id == 10 and replayed.sent == [{"m": "sendmessage", "r": {"message_id": 5}}]
 
 
+async def test_a_worker_never_claims_again_an_update_it_is_still_handling(storage: Storage) -> None:
+    # The lease of an update still in hand ran out (the clock jumped, the heartbeat stalled): the same
+    # worker must not start it a second time beside the first; another worker may take it over.
+    inbox, clock = storage.inbox, storage.clock
+    assert isinstance(clock, Clock)
+    await inbox.add(rows(message(20, 100), message(21, 200)))
+    claimed = await inbox.claim("w1", limit=10, lease=LEASE)
+    assert [i.update_id for i in claimed] == [20, 21]
+    await inbox.done(21)
+    clock.now += timedelta(days=1)
+    assert await inbox.claim("w1", limit=10, lease=LEASE, busy=[20]) == []
+    [taken] = await inbox.claim("w2", limit=10, lease=LEASE)
+    assert (taken.update_id, taken.attempts) == (20, 2)
+
+
 async def test_done_updates_lose_their_content_and_are_purged_after_a_day(storage: Storage) -> None:
     inbox, clock = storage.inbox, storage.clock
     assert isinstance(clock, Clock)

@@ -14,7 +14,7 @@ handling it, the ids Telegram returned (never text), so that a replay does not s
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +31,7 @@ from sqlalchemy import (
     func,
     select,
     text,
+    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -134,9 +135,15 @@ class InboxStore:
         found = {(row.group_chat_id, row.thread_id): row.chat_id for row in rows}  # the newest wins
         return {topic: chat for topic, chat in found.items() if topic in wanted}
 
-    async def claim(self, worker: str, *, limit: int, lease: timedelta) -> list[InboxItem]:
+    async def claim(
+        self, worker: str, *, limit: int, lease: timedelta, busy: Collection[int] = ()
+    ) -> list[InboxItem]:
         """Claim up to ``limit`` updates for ``lease``: each the oldest pending one of its chat, not held
-        by anyone (or held by a lease that ran out). Oldest first."""
+        by anyone (or held by a lease that ran out). Oldest first.
+
+        ``busy`` are the updates this worker is handling right now: never claimed again by it, even when
+        their lease ran out (a stalled heartbeat, a clock jump), so one update never runs twice at once.
+        """
         if limit < 1:
             return []
         now = self._db.clock()
@@ -150,6 +157,7 @@ class InboxStore:
         candidates = (
             select(InboxEntry.update_id)
             .where(InboxEntry.state == "pending", free, head)
+            .where(InboxEntry.update_id.not_in(busy) if busy else true())
             .order_by(InboxEntry.update_id)
             .limit(limit)
         )

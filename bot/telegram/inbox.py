@@ -190,7 +190,9 @@ class Inbox:
             free = self.concurrency - len(self._running)
             if free > 0:
                 try:
-                    items = await self.storage.inbox.claim(self.worker, limit=free, lease=self.lease)
+                    items = await self.storage.inbox.claim(
+                        self.worker, limit=free, lease=self.lease, busy=tuple(self._running)
+                    )
                     failures = 0
                 except Exception as exc:  # the database is away: try again, a little later each time
                     failures += 1
