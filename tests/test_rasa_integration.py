@@ -40,7 +40,7 @@ MIN_ACCURACY_OVERALL = 0.92
 # worse fails the suite. With 60 emergency situations per language in content/safety/ the model
 # missed 6 emergencies with 1.6 % false alarms; with 85 it misses 1 with 2.6 %. A missed emergency
 # is the worse failure, so the recall gate went up and the false-alarm gate with it. With the
-# detector threshold chosen on the development set (0.25) false alarms are 2.3 %, emergencies 322/323.
+# detector threshold chosen on the development set (0.25) false alarms are 2.2 %, emergencies 322/323.
 REALISTIC_GATES = [
     ("top1", 0.94, True),
     ("confident_wrong", 0.02, False),
