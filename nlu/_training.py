@@ -149,7 +149,7 @@ class RasaProject:
             )
         try:
             proc = subprocess.run(
-                [str(self.rasa), *args],
+                [str(self.python), str(self.runtime_dir / "train.py"), *args],
                 cwd=self.directory,
                 env=self.env(),
                 stdout=subprocess.PIPE,
@@ -168,8 +168,7 @@ class RasaProject:
         """``rasa data validate`` on the generated data."""
         self._run(
             [
-                "data",
-                "validate",
+                "--validate",
                 "--domain",
                 "domain.yml",
                 "--data",

