@@ -223,3 +223,52 @@ def test_training_reads_its_yaml_in_linear_time(settings: Settings, tmp_path: Pa
     built, grown, size = map(int, done.stdout.split()[-3:])
     assert grown >= built + 400  # ruamel's own resolver: one more entry for every scalar read
     assert size == built  # with the fix: the table stays as it was built, whatever was read
+
+
+TRANSLITERATION_SCRIPT = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from rasa.shared.nlu.training_data.message import Message
+from components.classifiers import EnsembleIntentClassifier, is_transliterated
+
+config = {**EnsembleIntentClassifier.get_default_config(),
+          "transliterated_languages": ["ru", "ar"], "transliterated_dense_weight": 0.3}
+classifier = EnsembleIntentClassifier(config, None, None)
+out = []
+for text, language in json.loads(sys.stdin.read()):
+    message = Message({"text": text, "language": [{"name": language, "confidence": 0.9}]})
+    out.append([is_transliterated(message, ["ru", "ar"]), classifier._dense_weight(message)])
+print(json.dumps(out))
+"""
+
+
+def test_transliterated_text_leans_on_character_ngrams(settings: Settings, tmp_path: Path) -> None:
+    """Latin letters in a language usually written in another script: the dense model counts less."""
+    project = rasa_project(settings)
+    cases = [
+        ("kak prodlit vnzh v chekhii", "ru"),  # Russian in Latin letters
+        ("3ayez a3raf el iqama", "ar"),  # Arabizi
+        ("как продлить внж", "ru"),  # Cyrillic: as everywhere
+        ("how do i renew my permit", "en"),  # a Latin-script language: as everywhere
+        ("vnzh", "uk"),  # a language not in the list
+        ("vnzh ВНЖ продлить срочно", "ru"),  # mostly Cyrillic
+    ]
+    done = subprocess.run(
+        [str(project.python), "-c", TRANSLITERATION_SCRIPT, str(project.runtime_dir)],
+        input=json.dumps(cases),
+        env=_env(settings, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads(done.stdout.splitlines()[-1])
+    assert results == [
+        [True, 0.3],
+        [True, 0.3],
+        [False, 0.5],
+        [False, 0.5],
+        [False, 0.5],
+        [False, 0.5],
+    ]

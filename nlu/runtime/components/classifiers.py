@@ -147,6 +147,12 @@ class EnsembleIntentClassifier(_TrainedComponent, IntentClassifier):
             "ranking_length": 10,
             # Labels that are no topic (e.g. the emergency detector's negatives): not learnt here.
             "ignore_intents": [],
+            # Text in Latin letters in a language usually written in another script (Russian in
+            # Latin letters, Arabizi, Finglish…), as the LanguageIdentifier earlier in the pipeline
+            # tells it: the sentence encoder never learnt these spellings, so the dense model's
+            # weight there is this instead (null: the same as everywhere).
+            "transliterated_languages": [],
+            "transliterated_dense_weight": None,
         }
 
     def train(self, training_data: TrainingData) -> Resource:
@@ -174,10 +180,16 @@ class EnsembleIntentClassifier(_TrainedComponent, IntentClassifier):
         self.persist()
         return self._resource
 
+    def _dense_weight(self, message: Message) -> float:
+        """The dense model's weight for this message: lower for transliterated text."""
+        weight = self.config["transliterated_dense_weight"]
+        if weight is None or not is_transliterated(message, self.config["transliterated_languages"]):
+            return float(self.config["dense_weight"])
+        return float(weight)
+
     def _probabilities(
-        self, sparse: scipy.sparse.csr_matrix | None, dense: np.ndarray | None
+        self, sparse: scipy.sparse.csr_matrix | None, dense: np.ndarray | None, weight: float
     ) -> tuple[np.ndarray, np.ndarray]:
-        weight = float(self.config["dense_weight"])
         total: np.ndarray | None = None
         classes: np.ndarray | None = None
         for name, features, share in (("sparse", sparse, 1 - weight), ("dense", dense, weight)):
@@ -207,7 +219,8 @@ class EnsembleIntentClassifier(_TrainedComponent, IntentClassifier):
             return messages
         for message in messages:
             sparse, dense = _features(message)
-            probabilities, classes = self._probabilities(sparse, dense)
+            weight = self._dense_weight(message)
+            probabilities, classes = self._probabilities(sparse, dense, weight)
             order = np.argsort(-probabilities[0])
             ranking = [{"name": str(classes[i]), "confidence": float(probabilities[0][i])} for i in order]
             message.set(INTENT, ranking[0], add_to_output=True)
@@ -216,7 +229,7 @@ class EnsembleIntentClassifier(_TrainedComponent, IntentClassifier):
             part_sparse, part_dense = _parts(message)
             parts = []
             if part_sparse is not None or part_dense is not None:
-                part_probabilities, _ = self._probabilities(part_sparse, part_dense)
+                part_probabilities, _ = self._probabilities(part_sparse, part_dense, weight)
                 for row in range(part_probabilities.shape[0]):
                     best = int(np.argmax(part_probabilities[row]))
                     name = str(classes[best])
@@ -289,6 +302,16 @@ class EmergencyDetector(_TrainedComponent):
                 add_to_output=True,
             )
         return messages
+
+
+def is_transliterated(message: Message, languages: list[str]) -> bool:
+    """The LanguageIdentifier's best guess is one of ``languages`` and most letters are Latin."""
+    guesses = message.get("language") or []
+    if not guesses or guesses[0].get("name") not in languages:
+        return False
+    letters = [c for c in message.get(TEXT) or "" if c.isalpha()]
+    latin = sum(1 for c in letters if c < "\u0250")  # Basic Latin to Latin Extended-B
+    return bool(letters) and latin * 2 > len(letters)
 
 
 def _example_language(message: Message) -> str | None:
