@@ -56,7 +56,7 @@ class NLUSettings(_Model):
     startup_timeout: float = Field(180.0, gt=0)
     answer_threshold: float = Field(0.55, ge=0, le=1)
     emergency_threshold: float = Field(0.3, ge=0, le=1)
-    emergency_detector_threshold: float = Field(0.25, ge=0, le=1)
+    emergency_detector_threshold: float = Field(0.45, ge=0, le=1)
     emergency_sentence_confidence: float = Field(0.6, ge=0, le=1)
     nearest_min: float = Field(0.0, ge=-1, le=1)
     alternatives: int = Field(3, ge=1, le=8)

@@ -40,12 +40,14 @@ MIN_ACCURACY_OVERALL = 0.92
 # worse fails the suite. With 60 emergency situations per language in content/safety/ the model
 # missed 6 emergencies with 1.6 % false alarms; with 85 it misses 1 with 2.6 %. A missed emergency
 # is the worse failure, so the recall gate went up and the false-alarm gate with it. With the
-# detector threshold chosen on the development set (0.25) false alarms are 2.2 %, emergencies 322/323.
+# detector threshold chosen on the development set (0.25) false alarms were 2.2 %, emergencies 322/323;
+# with min_df 2, transliteration weighting, 30 more not-emergencies per language and the threshold
+# the development set then chose (0.45): top-1 96.6 %, false alarms 1.8 %, emergencies 322/323.
 REALISTIC_GATES = [
-    ("top1", 0.94, True),
+    ("top1", 0.95, True),
     ("confident_wrong", 0.02, False),
     ("emergency_recall", 0.99, True),
-    ("false_alarms", 0.03, False),
+    ("false_alarms", 0.025, False),
     ("offtopic_recall", 0.93, True),
     ("false_fallback", 0.01, False),
     ("language", 0.97, True),
