@@ -93,17 +93,21 @@ class DangerSignals:
     def find(self, text: str) -> tuple[str, str] | None:
         """The first (language, signal) that occurs in ``text`` outside its safe phrases, or None."""
         folded = normalise(text)
-        safe: re.Pattern[str] | None = getattr(self, "_safe", None)
-        if safe is not None:
-            folded = safe.sub(" | ", folded)
         compiled: tuple[tuple[str, str, re.Pattern[str]], ...] = getattr(self, "_compiled", ())
         by_key: dict[str | None, list[int]] = getattr(self, "_by_key", {})
         candidates = set(by_key.get(None, ()))
         for key in _keys(folded):
             candidates.update(by_key.get(key, ()))
-        for index in sorted(candidates):
+        found = [index for index in sorted(candidates) if compiled[index][2].search(folded)]
+        if not found:
+            # Most messages: no signal at all, so the safe phrases (one long pattern, most of the
+            # time this takes) need not be masked. Masking only ever removes a match.
+            return None
+        safe: re.Pattern[str] | None = getattr(self, "_safe", None)
+        masked = safe.sub(" | ", folded) if safe is not None else folded
+        for index in found:
             language, signal, pattern = compiled[index]
-            if pattern.search(folded):
+            if pattern.search(masked):
                 return language, signal
         return None
 
