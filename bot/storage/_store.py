@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from sqlalchemy import ColumnElement, case, delete, func, select, update
+from sqlalchemy import ColumnElement, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -84,8 +84,8 @@ class Storage(Database):
 
     def _upsert_person(self, values: Mapping[str, Any], update: Mapping[str, Any]) -> Any:
         """INSERT … ON CONFLICT (chat_id) DO UPDATE, returning the row: one statement, no race."""
-        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(Person).values(**values)
+        upsert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        stmt = upsert(Person).values(**values)
         return stmt.on_conflict_do_update(index_elements=[Person.chat_id], set_=dict(update)).returning(
             Person.id, Person.chat_id, Person.language, Person.city, Person.consent_at
         )
@@ -191,18 +191,15 @@ class Storage(Database):
         now = self.clock()
         async with self.session() as session, session.begin():
             person_id = await self._seen_person(session, chat_id, now, seen=True)
-            session.add_all(
+            # Both turns in one INSERT (the ORM's unit of work would send two).
+            turn = {"person_id": person_id, "key": key, "created_at": now}
+            await session.execute(
+                insert(Turn),
                 [
-                    Turn(
-                        person_id=person_id,
-                        role="user",
-                        text=question,
-                        key=key,
-                        created_at=now,
-                        message_id=message_id,
-                    ),
-                    Turn(person_id=person_id, role="bot", text=answer, key=key, created_at=now),
-                ]
+                    {**turn, "role": "user", "text": question, "message_id": message_id},
+                    {**turn, "role": "bot", "text": answer, "message_id": None},
+                ],
+                execution_options={"render_nulls": True},  # the same columns: one statement
             )
             await self._trim_turns(session, person_id)
             if usage is not None:
