@@ -8,6 +8,11 @@ each the next one as soon as the previous reply arrived, for a bounded time per 
 updates/s, update → reply latency (from the moment the update exists at "Telegram" to the moment the
 bot's first reply message is there), the bot's CPU per update (``/proc/<pid>/stat``) and the resident
 memory of bot and NLU server.
+
+With ``--rate``, questions instead arrive at a fixed average rate (exponential gaps, "open loop"), each
+from one of the people not already waiting for a reply: what people see when the bot receives that
+many questions a second. In the closed loop, N people who ask again the instant a reply arrives wait
+N / throughput on average, whatever the bot does.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,7 +81,9 @@ class Level:
     users: int
     delay_ms: int
     seconds: float
+    rate: float | None = None  # questions/s arriving (open loop); None: each person asks on a reply
     sent: int = 0
+    skipped: int = 0  # open loop: arrivals when every person was already waiting
     answered_in_time: int = 0
     lost: int = 0
     errors: int = 0
@@ -100,6 +107,8 @@ class Level:
             "users": self.users,
             "delay_ms": self.delay_ms,
             "seconds": self.seconds,
+            "rate": self.rate,
+            "skipped": self.skipped,
             "questions": self.sent,
             "answered": answered,
             "lost": self.lost,
@@ -260,21 +269,70 @@ async def _person(
     api: Any, chat_id: int, lang: str, questions: Iterator[str], level: Level, until: float, grace: float
 ) -> None:
     user = api.user(chat_id, f"Person {chat_id - FIRST_USER + 1}", language_code=lang)
-    loop = asyncio.get_running_loop()
     while time.perf_counter() < until:
-        future: asyncio.Future[float] = loop.create_future()
-        api.waiting[chat_id] = future
-        sent = time.perf_counter()
-        await user.send(next(questions))
-        level.sent += 1
-        try:
-            replied = await asyncio.wait_for(future, max(until + grace - sent, 0.1))
-        except TimeoutError:
-            level.lost += 1
+        lost = level.lost
+        await _ask_once(api, user, chat_id, next(questions), level, until, grace)
+        if level.lost > lost:
             return
-        level.latencies.append(replied - sent)
-        if replied <= until:
-            level.answered_in_time += 1
+
+
+async def _ask_once(
+    api: Any, user: Any, chat_id: int, question: str, level: Level, until: float, grace: float
+) -> None:
+    future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+    api.waiting[chat_id] = future
+    sent = time.perf_counter()
+    await user.send(question)
+    level.sent += 1
+    try:
+        replied = await asyncio.wait_for(future, max(until + grace - sent, 0.1))
+    except TimeoutError:
+        level.lost += 1
+        return
+    level.latencies.append(replied - sent)
+    if replied <= until:
+        level.answered_in_time += 1
+
+
+async def _arrivals(
+    api: Any,
+    people: list[tuple[int, str]],
+    streams: Mapping[int, Iterator[str]],
+    level: Level,
+    until: float,
+    grace: float,
+    rng: random.Random,
+) -> None:
+    """Open loop: questions arrive at ``level.rate`` per second on average, each from a person who
+    is not waiting for a reply (an arrival finding everyone waiting is counted as skipped)."""
+    assert level.rate is not None
+    users = {
+        chat_id: api.user(chat_id, f"Person {chat_id - FIRST_USER + 1}", language_code=lang)
+        for chat_id, lang in people
+    }
+    busy: set[int] = set()
+    tasks: list[asyncio.Task[None]] = []
+
+    async def ask(chat_id: int) -> None:
+        try:
+            await _ask_once(api, users[chat_id], chat_id, next(streams[chat_id]), level, until, grace)
+        finally:
+            busy.discard(chat_id)
+
+    next_at = time.perf_counter()
+    while True:
+        next_at += rng.expovariate(level.rate)
+        if next_at >= until:
+            break
+        await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+        idle = [chat_id for chat_id, _lang in people if chat_id not in busy]
+        if not idle:
+            level.skipped += 1
+            continue
+        chat_id = rng.choice(idle)
+        busy.add(chat_id)
+        tasks.append(asyncio.create_task(ask(chat_id)))
+    await asyncio.gather(*tasks)
 
 
 async def _level(
@@ -298,12 +356,15 @@ async def _level(
     bot_cpu, nlu_cpu = cpu_seconds(bot.pid), cpu_seconds(nlu_before)
     own_cpu = time.process_time()
     until = time.perf_counter() + level.seconds
-    await asyncio.gather(
-        *(
-            _person(api, chat_id, lang, streams[chat_id], level, until, grace)
-            for chat_id, lang in people[: level.users]
+    if level.rate is not None:
+        await _arrivals(api, people[: level.users], streams, level, until, grace, rng)
+    else:
+        await asyncio.gather(
+            *(
+                _person(api, chat_id, lang, streams[chat_id], level, until, grace)
+                for chat_id, lang in people[: level.users]
+            )
         )
-    )
     level.bot_cpu_s = cpu_seconds(bot.pid) - bot_cpu
     nlu_after = nlu_pid()
     if nlu_after is not None and nlu_after == nlu_before:  # else restarted: its CPU is not comparable
@@ -354,8 +415,10 @@ async def run_load(
     nlu_pid: int | None = None,
     checkout: Path = ROOT,
     profile: Path | None = None,
+    rates: list[float] | None = None,
 ) -> dict[str, Any]:
-    """Every level at every delay; one bot process per delay."""
+    """Every level at every delay; one bot process per delay. With ``rates``, each level of people
+    once per arrival rate (open loop) instead of each asking again on a reply."""
     settings = services.settings
     secret = None if settings.nlu.url else local_secret(settings)
     if settings.nlu.url and settings.nlu.jwt_secret:
@@ -380,9 +443,10 @@ async def run_load(
             people = await _seed(bot, settings, max(users))
             await bot.start()
             try:
-                for count in users:
+                arrival_rates: list[float | None] = list(rates) if rates else [None]
+                for count, rate in itertools.product(users, arrival_rates):
                     level = await _level(
-                        api, bot, find_nlu, people, questions, Level(count, delay, seconds), grace
+                        api, bot, find_nlu, people, questions, Level(count, delay, seconds, rate), grace
                     )
                     row = level.as_dict()
                     report["levels"].append(row)
@@ -398,8 +462,10 @@ def _ms(value: float | None) -> str:
 
 
 def _row(r: dict[str, Any]) -> str:
+    rate = r.get("rate")
+    arriving = "" if rate is None else f"{rate:g}/s arriving ({r.get('skipped', 0)} skipped) | "
     return (
-        f"| {r['users']} | {r['delay_ms']} ms | {r['updates_per_s']:.1f} | {_ms(r['p50_ms'])} "
+        f"| {r['users']} | {r['delay_ms']} ms | {arriving}{r['updates_per_s']:.1f} | {_ms(r['p50_ms'])} "
         f"| {_ms(r['p95_ms'])} | {_ms(r['p99_ms'])} | {r['answered']} | {r['lost']} | {r['errors']} "
         f"| {_ms(r['bot_cpu_ms_per_update'])} | {_ms(r['nlu_cpu_ms_per_update'])} "
         f"| {r['bot_rss_mib']:.0f} | {_mib(r['nlu_rss_mib'])} | {r.get('load_average', 0):.1f} |"
@@ -419,13 +485,20 @@ def markdown(report: dict[str, Any]) -> str:
         "",
     ]
     for delay in sorted({r["delay_ms"] for r in report["levels"]}):
+        rows = [r for r in report["levels"] if r["delay_ms"] == delay]
+        open_loop = any(r.get("rate") is not None for r in rows)
         lines += [
-            f"Bot API delay {delay} ms per call:",
+            f"Bot API delay {delay} ms per call"
+            + (", questions arriving at a fixed rate (open loop):" if open_loop else ":"),
             "",
-            "| people | delay | updates/s | p50 ms | p95 ms | p99 ms | answered | lost | errors "
+            "| people | delay | "
+            + ("questions | " if open_loop else "")
+            + "updates/s | p50 ms | p95 ms | p99 ms | answered | lost | errors "
             "| bot CPU ms/update | NLU CPU ms/update | bot RSS MiB | NLU RSS MiB | machine load |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-            *(_row(r) for r in report["levels"] if r["delay_ms"] == delay),
+            "|---:|---:|"
+            + ("---:|" if open_loop else "")
+            + "---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            *(_row(r) for r in rows),
             "",
         ]
     return "\n".join(lines)
@@ -454,6 +527,7 @@ async def _loadtest(args: argparse.Namespace) -> int:
             args.nlu_pid,
             args.checkout,
             args.profile,
+            args.rate,
         )
     text = markdown(report)
     print(text)
@@ -479,4 +553,11 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument("--profile", type=Path, help="run the bot under cProfile, statistics to this file")
     parser.add_argument("--nlu-pid", type=int, help="the NLU server's process (for NLU_URL), for its memory")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        nargs="+",
+        help="questions arriving per second, spread over the people (open loop), instead of each person "
+        "asking again as soon as a reply arrives",
+    )
     parser.set_defaults(func=_loadtest)
