@@ -268,17 +268,20 @@ async def _seed(bot: BotUnderTest, settings: Settings, users: int) -> list[tuple
 async def _person(
     api: Any, chat_id: int, lang: str, questions: Iterator[str], level: Level, until: float, grace: float
 ) -> None:
-    user = api.user(chat_id, f"Person {chat_id - FIRST_USER + 1}", language_code=lang)
+    user = _user(api, chat_id, lang)
     while time.perf_counter() < until:
-        lost = level.lost
-        await _ask_once(api, user, chat_id, next(questions), level, until, grace)
-        if level.lost > lost:
+        if not await _ask_once(api, user, chat_id, next(questions), level, until, grace):
             return
+
+
+def _user(api: Any, chat_id: int, lang: str) -> Any:
+    return api.user(chat_id, f"Person {chat_id - FIRST_USER + 1}", language_code=lang)
 
 
 async def _ask_once(
     api: Any, user: Any, chat_id: int, question: str, level: Level, until: float, grace: float
-) -> None:
+) -> bool:
+    """Ask one question and wait for its reply; False if none came (counted as lost)."""
     future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
     api.waiting[chat_id] = future
     sent = time.perf_counter()
@@ -288,10 +291,11 @@ async def _ask_once(
         replied = await asyncio.wait_for(future, max(until + grace - sent, 0.1))
     except TimeoutError:
         level.lost += 1
-        return
+        return False
     level.latencies.append(replied - sent)
     if replied <= until:
         level.answered_in_time += 1
+    return True
 
 
 async def _arrivals(
@@ -306,10 +310,7 @@ async def _arrivals(
     """Open loop: questions arrive at ``level.rate`` per second on average, each from a person who
     is not waiting for a reply (an arrival finding everyone waiting is counted as skipped)."""
     assert level.rate is not None
-    users = {
-        chat_id: api.user(chat_id, f"Person {chat_id - FIRST_USER + 1}", language_code=lang)
-        for chat_id, lang in people
-    }
+    users = {chat_id: _user(api, chat_id, lang) for chat_id, lang in people}
     busy: set[int] = set()
     tasks: list[asyncio.Task[None]] = []
 
