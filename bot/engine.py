@@ -136,23 +136,40 @@ class Engine:
             result = await self.nlu.classify(cleaned[:MAX_CLASSIFIED_CHARS])
         except NLUError as exc:
             logger.warning("NLU unavailable: %s", type(exc).__name__)
-            detection = self.detector.detect(cleaned, prior)
-            language = detection.language
-            if signal is not None:
-                return self._emergency(city, language, detection, "signal")
-            return self.degraded(cleaned, city, language, detection)
+            return self.without_model(cleaned, city, prior, signal is not None)
         return self.reply_for(cleaned, city, prior, result, signal=signal is not None)
+
+    def without_model(self, text: str, city: str, prior: str | None, signal: bool | None = None) -> Reply:
+        """The reply when the model cannot be asked: the emergency numbers when a danger signal is in
+        the text or its nearest examples are emergency situations ("words"); otherwise the closest
+        topics by their words, the menu and a person (``signal``: None = look for one)."""
+        detection = self.detector.detect(text, prior)
+        language = detection.language
+        if signal is None:
+            signal = self.kb.safety.signals.find(text) is not None
+        if signal:
+            return self._emergency(city, language, detection, "signal")
+        nlu = self.settings.nlu
+        share = self.lexical.emergency_share(text, nlu.degraded_emergency_neighbours)
+        if share >= nlu.degraded_emergency_share:
+            return self._emergency(city, language, detection, "words")
+        return self.degraded(text, city, language, detection)
 
     @property
     def lexical(self) -> LexicalMatcher:
-        """The fallback matcher over the example questions, built the first time the model is away."""
+        """The fallback index of every example by its words (built at start-up by ``Services``)."""
         if self._lexical is None:
-            examples = ((key, text) for lang in self.kb.texts for key, text in self.kb.examples(lang))
-            self._lexical = LexicalMatcher(examples, self._content_keys)
+            examples = [
+                pair
+                for lang in self.kb.texts
+                for pair in (*self.kb.examples(lang), *self.kb.detector_negatives(lang))
+            ]
+            self._lexical = LexicalMatcher(examples, self._content_keys, EMERGENCY)
         return self._lexical
 
     def degraded(self, text: str, city: str, language: str, detection: Detection | None) -> Reply:
-        """The model cannot be asked: offer the closest topics by their words, and a person."""
+        """The model cannot be asked and nobody seems in danger: offer the closest topics by their
+        words, and a person."""
         _ = self.catalogues[language].gettext
         alternatives = self.lexical.best(text, self.settings.nlu.alternatives)
         if not alternatives:

@@ -1,20 +1,36 @@
-"""A small lexical matcher over the knowledge base's example questions, for when the model is away.
+"""The example questions closest to a question by their words, for when the model is away.
 
-When the NLU server is down, hung or slow, the person still gets something useful within seconds:
-the topics whose example questions share the most character trigrams with the question (cosine
-similarity of trigram counts, weighted by how rare a trigram is across topics). It never answers on
-its own authority: the engine offers its topics as "did you mean…" buttons with the offer of a person.
+When the NLU server is down, hung or slow, the person still gets something useful within seconds,
+and someone in danger is still recognised. Every example the model learns from is indexed by its
+character trigrams (TF-IDF, cosine similarity): the knowledge base's example questions, the curated
+emergency situations and the not-emergencies (``content/safety/``). For a question, its nearest
+examples give
+
+- the **topics** to offer as "did you mean…" buttons (the matcher never answers on its own
+  authority), ranked by how similar their examples among the nearest are;
+- the **emergency share**: how much of the similarity of the few nearest examples belongs to
+  emergency situations. The engine shows the emergency numbers above a threshold that
+  ``python -m bot tune`` chooses on the development set.
+
+Measured on the realistic set (docs/nlu.md): the nearest examples find more emergencies than the
+danger signals alone, and the right topic more often than one trigram profile per topic did.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
+from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from operator import itemgetter
 
 from nlu import IntentScore, normalise
 
-__all__ = ["LexicalMatcher"]
+__all__ = ["LexicalMatcher", "share_of"]
+
+# How many nearest examples the topics are ranked from.
+TOPIC_NEIGHBOURS = 20
 
 
 def _trigrams(text: str) -> Counter[str]:
@@ -26,32 +42,74 @@ def _trigrams(text: str) -> Counter[str]:
 
 
 class LexicalMatcher:
-    """Topic vectors of character trigrams, built once from (key, example) pairs."""
+    """An index of labelled examples by their character trigrams, built once.
 
-    def __init__(self, examples: Iterable[tuple[str, str]], keys: Iterable[str]) -> None:
-        wanted = set(keys)
-        counts: dict[str, Counter[str]] = defaultdict(Counter)
-        for key, text in examples:
-            if key in wanted:
-                counts[key].update(_trigrams(text))
-        spread = Counter(gram for grams in counts.values() for gram in grams)
-        self._idf = {gram: math.log(1 + len(counts) / n) for gram, n in spread.items()}
-        self._topics: dict[str, dict[str, float]] = {}
-        for key, grams in counts.items():
-            vector = {g: (1 + math.log(n)) * self._idf[g] for g, n in grams.items()}
-            norm = math.sqrt(sum(v * v for v in vector.values())) or 1.0
-            self._topics[key] = {g: v / norm for g, v in vector.items()}
+    ``examples`` are (key, text) pairs; ``keys`` are the topics that may be offered; ``emergency``
+    is the key of the emergency situations. Other keys (conversation, not-emergencies) are indexed
+    too: they are what a question is nearest to when it is neither a topic nor an emergency.
+    """
+
+    def __init__(self, examples: Iterable[tuple[str, str]], keys: Iterable[str], emergency: str) -> None:
+        pairs = list(examples)
+        self._topics = set(keys)
+        self._emergency = emergency
+        self._labels: list[str] = sorted({key for key, _ in pairs})
+        index = {key: i for i, key in enumerate(self._labels)}
+        self._label_of = array("H", (index[key] for key, _ in pairs))
+        # Two passes, so that the trigrams of all examples are never held at once (peak memory).
+        spread: Counter[str] = Counter()
+        for _, text in pairs:
+            spread.update(_trigrams(text).keys())
+        count = len(pairs)
+        self._idf = {gram: math.log(count / n) for gram, n in spread.items()}
+        ids: dict[str, array[int]] = defaultdict(lambda: array("I"))
+        weights: dict[str, array[float]] = defaultdict(lambda: array("f"))
+        for number, (_, text) in enumerate(pairs):
+            vector = self._vector(text)
+            for gram, weight in vector.items():
+                ids[gram].append(number)
+                weights[gram].append(weight)
+        self._postings = {gram: (ids[gram], weights[gram]) for gram in ids}
+
+    def _vector(self, text: str) -> dict[str, float]:
+        """The unit TF-IDF vector of a text's known trigrams (sublinear term frequency)."""
+        vector = {g: (1 + math.log(n)) * self._idf[g] for g, n in _trigrams(text).items() if g in self._idf}
+        norm = math.sqrt(sum(v * v for v in vector.values()))
+        return {g: v / norm for g, v in vector.items()} if norm else {}
+
+    def nearest(self, text: str, count: int) -> list[tuple[str, float]]:
+        """The ``count`` most similar examples' keys with their similarity (0-1), closest first."""
+        scores: defaultdict[int, float] = defaultdict(float)
+        for gram, weight in self._vector(text).items():
+            ids, weights = self._postings[gram]
+            for number, other in zip(ids, weights, strict=True):
+                scores[number] += weight * other
+        top = heapq.nlargest(count, scores.items(), key=itemgetter(1))
+        return [(self._labels[self._label_of[number]], score) for number, score in top]
 
     def best(self, text: str, limit: int = 3, minimum: float = 0.05) -> list[IntentScore]:
-        """The ``limit`` closest topics with their similarity (0-1), closest first."""
-        grams = _trigrams(text)
-        query = {g: (1 + math.log(n)) * self._idf[g] for g, n in grams.items() if g in self._idf}
-        norm = math.sqrt(sum(v * v for v in query.values()))
-        if not norm:
-            return []
-        scores = [
-            IntentScore(key, sum(w * topic.get(g, 0.0) for g, w in query.items()) / norm)
-            for key, topic in self._topics.items()
-        ]
-        ranked = sorted(scores, key=lambda s: s.confidence, reverse=True)
-        return [s for s in ranked[:limit] if s.confidence >= minimum]
+        """Up to ``limit`` topics among the nearest examples, the most similar first; each with the
+        similarity (0-1) of its closest example, which must be at least ``minimum``."""
+        total: defaultdict[str, float] = defaultdict(float)
+        closest: dict[str, float] = {}
+        for key, score in self.nearest(text, TOPIC_NEIGHBOURS):
+            if key in self._topics:
+                total[key] += score
+                closest.setdefault(key, score)
+        ranked = sorted(total, key=lambda key: total[key], reverse=True)
+        return [IntentScore(key, closest[key]) for key in ranked[:limit] if closest[key] >= minimum]
+
+    def emergency_share(self, text: str, neighbours: int) -> float:
+        """How much of the similarity of the ``neighbours`` nearest examples is emergency situations'
+        (0-1; 0 when nothing is similar)."""
+        return share_of(self.nearest(text, neighbours), self._emergency)
+
+
+def share_of(nearest: Iterable[tuple[str, float]], key: str) -> float:
+    """The share of the similarity of ``nearest`` (key, similarity) examples that belongs to ``key``."""
+    total = danger = 0.0
+    for label, score in nearest:
+        total += score
+        if label == key:
+            danger += score
+    return danger / total if total > 0 else 0.0

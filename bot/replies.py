@@ -56,7 +56,8 @@ class Reply:
     # When an emergency is detected in a message that also asks something else, the emergency reply
     # comes first and the answer to the other question follows.
     followup: Reply | None = None
-    # Why the reply is urgent: "signal" (a danger signal), "detector" or "key" (the model).
+    # Why the reply is urgent: "signal" (a danger signal), "detector", "sentence" or "key" (the
+    # model), "words" (the model was away: the nearest examples by their words are emergencies).
     urgent_reason: str | None = None
     # The model could not be asked: the alternatives come from the words alone (bot/lexical.py).
     degraded: bool = False

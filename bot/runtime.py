@@ -202,7 +202,8 @@ class Services:
         else:
             self._nlu = await self._open_local()
         self._engine = Engine(self.settings, self.kb, self._nlu, self.detector, self.catalogues)
-        # Degraded mode's word index (~2 s, ~14 MiB), built now: not while someone waits for a reply.
+        # The index by words for when the model is away (~2 s, ~18 MiB), built now: not while someone
+        # waits for a reply.
         await asyncio.to_thread(lambda: self.engine.lexical)
 
     async def _open_local(self) -> NLUClient:

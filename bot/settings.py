@@ -61,6 +61,8 @@ class NLUSettings(_Model):
     nearest_min: float = Field(0.0, ge=-1, le=1)
     alternatives: int = Field(3, ge=1, le=8)
     alternative_min_confidence: float = Field(0.05, ge=0, le=1)
+    degraded_emergency_neighbours: int = Field(10, ge=1, le=50)
+    degraded_emergency_share: float = Field(0.1, ge=0, le=1)
 
 
 class LanguageSettings(_Model):

@@ -25,6 +25,8 @@ from bot.settings import ROOT
 from bot.tools.evaluation import evaluate, evaluate_realistic
 from nlu import NLUClient, NLUUnavailable, free_port
 
+from .emergencies import EMERGENCY_SITUATIONS
+
 pytestmark = pytest.mark.rasa
 
 # The held-out questions (in the training examples' voice): at least 92 % overall and 88 % in every
@@ -226,32 +228,6 @@ async def test_the_nlu_server_log_has_no_message_texts(services: Services) -> No
     await services.engine.ask(secret_question, "prague", "en")
     log = (var_dir(services.settings) / "nlu-server.log").read_text(errors="replace")
     assert "zzprivacyprobe" not in log
-
-
-# Emergencies told as situations, two per language, written for this test (not training examples,
-# not the realistic evaluation set): every one must reach the emergency numbers.
-EMERGENCY_SITUATIONS = [
-    ("en", "my husband is hitting me and the kids are screaming"),
-    ("en", "a man fell down on the tram and he is not breathing"),
-    ("uk", "сусід б'є дружину, вона кричить на весь під'їзд"),
-    ("uk", "дитина випила засіб для чищення"),
-    ("ru", "мой парень угрожает мне ножом, я закрылась в ванной"),
-    ("ru", "подруга написала что больше не хочет жить и выпила таблетки"),
-    ("ar", "زوجي يضربني الآن والأولاد خايفين"),
-    ("ar", "في دخان كثير في البناية والناس محبوسين فوق"),
-    ("fa", "شوهرم داره منو کتک میزنه"),
-    ("fa", "پاسپورتم رو گرفتن و نمیذارن از خونه برم بیرون"),
-    ("bg", "някой разбива вратата ни в момента"),
-    ("bg", "баща ми падна на земята и не диша"),
-    ("cs", "soused mlátí svou ženu, slyším křik přes zeď"),
-    ("cs", "v bytě je cítit plyn a soused nereaguje"),
-    ("sk", "niekto ma sleduje s nožom, som na ulici sama"),
-    ("sk", "kamarát zjedol veľa tabletiek a nereaguje"),
-    ("hr", "muž me tuče, molim vas pomozite"),
-    ("hr", "dijete je popilo deterdžent"),
-    ("it", "il mio capo mi ha preso il passaporto e non mi lascia uscire"),
-    ("it", "mia figlia non respira"),
-]
 
 
 @pytest.mark.parametrize(("lang", "text"), EMERGENCY_SITUATIONS)

@@ -101,9 +101,10 @@ async def evaluate(
 
 
 async def evaluate_realistic(
-    services: Services, languages: list[str] | None = None, concurrency: int = 4
+    services: Services, languages: list[str] | None = None, concurrency: int = 4, *, model: bool = True
 ) -> RealisticReport:
-    """Ask every realistic question as a new person's first message and count what they met."""
+    """Ask every realistic question as a new person's first message and count what they met;
+    ``model=False``: as they would while the NLU server is down (``Engine.without_model``)."""
     settings = services.settings
     items = load_realistic(settings.path(settings.content_dir) / "realistic", languages or settings.languages)
     known = set(services.kb.taxonomy.all_keys) & {
@@ -113,6 +114,8 @@ async def evaluate_realistic(
     limit = asyncio.Semaphore(concurrency)
 
     async def one(item: Item, city: str) -> Reply:
+        if not model:
+            return services.engine.without_model(item.text, city, None)
         async with limit:
             return await services.engine.ask(item.text, city, None)
 
@@ -127,19 +130,32 @@ async def _eval(args: argparse.Namespace) -> int:
     async with Services(load_settings()) as services:
         report = await evaluate(services, args.lang or None)
         realistic = await evaluate_realistic(services, args.lang or None)
+        words = await evaluate_realistic(services, args.lang or None, model=False)
     print("## Held-out questions (content/heldout/)\n")
     print(report.markdown())
     print("\n## Realistic questions (content/realistic/), as a new person's first message\n")
     print(realistic.markdown())
     failed = realistic.goals_failed()
     print("\nGoals missed: " + ("; ".join(failed) if failed else "none"))
+    print("\n## The same questions while the NLU server is down\n")
+    print(
+        "Danger signals and the nearest examples by their words (bot/lexical.py). Nothing is answered "
+        "without the model: top-3 is the right topic among the ones offered; emergency recall and "
+        "false alarms are what counts.\n"
+    )
+    print(words.markdown())
     if args.compare:
         async with Services(load_settings()) as services:
             results = await compare(services)
         print("\n## Pipelines compared on the same questions\n")
         print(compare_markdown(results))
     if args.json:
-        data = {"heldout": report.as_dict(), "realistic": realistic.as_dict(), "misses": realistic.misses}
+        data = {
+            "heldout": report.as_dict(),
+            "realistic": realistic.as_dict(),
+            "misses": realistic.misses,
+            "without_model": words.as_dict(),
+        }
         text = json.dumps(data, indent=2, ensure_ascii=False)
         await asyncio.to_thread(Path(args.json).write_text, text)
         print(f"\n(written to {args.json}, with every miss of the realistic set)", file=sys.stderr)

@@ -115,7 +115,8 @@ class RealisticReport:
         expected = EMERGENCY if emergency_situation else item.key
         acted = _acted_key(reply)
         in_scope = item.key != OUT_OF_SCOPE
-        considered = [acted, reply.key, *(a.key for a in reply.alternatives)][:3]
+        # The three keys it considered, each once (a "did you mean…" reply's key is its first topic).
+        considered = list(dict.fromkeys([acted, reply.key, *(a.key for a in reply.alternatives)]))[:3]
         if reply.followup is not None and reply.followup.key:
             considered.append(reply.followup.key)
         # Off-topic questions are right when the bot gives no knowledge-base answer (it says it cannot
@@ -245,7 +246,8 @@ class RealisticReport:
                 "False alarms by what raised them: "
                 + ", ".join(f"{why} {n}" for why, n in alarms.most_common())
                 + " (signal: a danger signal; detector: the emergency detector on the whole message; "
-                "sentence / key: the model's key for a sentence / the message)"
+                "sentence / key: the model's key for a sentence / the message; words: the nearest "
+                "examples by their words, without the model)"
             )
             lines.append("")
         if self.skipped:

@@ -27,17 +27,26 @@ from typing import Any
 from nlu import Classification
 
 from ..engine import EMERGENCY
+from ..lexical import share_of
 from ..runtime import Services
 from ..settings import NLUSettings, load_settings
 from .realistic import Item, load_realistic
 
-__all__ = ["Choice", "Scored", "add_parser", "choose", "grid"]
+__all__ = ["Choice", "Scored", "add_parser", "choose", "choose_words", "evaluate_words", "grid"]
 
 # The thresholds the tool moves, and the values it tries for each.
 GRID: dict[str, tuple[float, ...]] = {
     "emergency_detector_threshold": tuple(round(0.25 + 0.05 * i, 2) for i in range(14)),  # 0.25-0.90
     "emergency_threshold": (0.2, 0.3, 0.4, 0.5, 0.6),
     "emergency_sentence_confidence": (0.5, 0.6, 0.7, 0.8, 0.9),
+}
+
+
+# Without the model (bot/lexical.py): how many nearest examples by their words, and which share of
+# their similarity must be emergency situations'.
+WORDS_GRID: dict[str, tuple[float, ...]] = {
+    "degraded_emergency_neighbours": (3, 5, 7, 10, 15, 20),
+    "degraded_emergency_share": (0.1, 0.2, 0.3, 0.4, 0.5),
 }
 
 
@@ -107,6 +116,51 @@ def evaluate(
     )
 
 
+def evaluate_words(
+    scored: Sequence[Scored], nearest: dict[str, list[tuple[str, float]]], neighbours: int, share: float
+) -> Choice:
+    """Recall and false alarms without the model: a danger signal, or at least ``share`` of the
+    similarity of the ``neighbours`` nearest examples (``nearest``: per text, closest first) is
+    emergency situations'."""
+
+    def flagged(s: Scored) -> str | None:
+        if s.signal:
+            return "signal"
+        return "words" if share_of(nearest[s.item.text][:neighbours], EMERGENCY) >= share else None
+
+    missed = tuple(s.item for s in scored if s.is_emergency and flagged(s) is None)
+    raised = ((s.item, flagged(s)) for s in scored if s.counts_for_false_alarms)
+    alarms = tuple((item, reason) for item, reason in raised if reason is not None)
+    emergencies = sum(s.is_emergency for s in scored)
+    return Choice(
+        thresholds={"degraded_emergency_neighbours": neighbours, "degraded_emergency_share": share},
+        caught=emergencies - len(missed),
+        emergencies=emergencies,
+        false_alarms=len(alarms),
+        others=sum(s.counts_for_false_alarms for s in scored),
+        missed=missed,
+        alarms=alarms,
+    )
+
+
+def choose_words(choices: Sequence[Choice], budget: int) -> Choice:
+    """Without the model: the most emergencies with no more than ``budget`` false alarms (the model's
+    own on the same messages), then the fewest false alarms, then the higher share and fewer
+    neighbours."""
+    if not choices:
+        raise ValueError("nothing to choose from")
+    within = [c for c in choices if c.false_alarms <= budget] or [min(choices, key=lambda c: c.false_alarms)]
+    return min(
+        within,
+        key=lambda c: (
+            -c.caught,
+            c.false_alarms,
+            -c.thresholds["degraded_emergency_share"],
+            c.thresholds["degraded_emergency_neighbours"],
+        ),
+    )
+
+
 def choose(choices: Sequence[Choice]) -> Choice:
     """Recall first, then the fewest false alarms, then the lowest thresholds."""
     if not choices:
@@ -126,8 +180,11 @@ async def score(services: Services, items: Sequence[Item], concurrency: int = 4)
     return list(await asyncio.gather(*(one(item) for item in items)))
 
 
-def _row(label: str, choice: Choice) -> str:
-    values = " | ".join(f"{v:.2f}" for v in choice.thresholds.values())
+def _row(label: str, choice: Choice, values: str | None = None) -> str:
+    if values is None:
+        values = " | ".join(
+            f"{v:.2f}" if isinstance(v, float) else str(v) for v in choice.thresholds.values()
+        )
     return (
         f"| {label} | {values} | {choice.caught}/{choice.emergencies} ({choice.recall:.1%}) "
         f"| {choice.false_alarms}/{choice.others} ({choice.false_alarm_rate:.1%}) |"
@@ -187,6 +244,7 @@ async def _tune(args: argparse.Namespace) -> int:
     async with Services(settings) as services:
         scored = await score(services, items)
         urgency = services.engine.urgency
+        lexical = services.engine.lexical
     current = evaluate(scored, settings.nlu, urgency)
     choices = [evaluate(scored, nlu, urgency) for nlu in grid(settings.nlu)]
     chosen = choose(choices)
@@ -197,6 +255,27 @@ async def _tune(args: argparse.Namespace) -> int:
     if args.alarms:
         print("\nFalse alarms (chosen thresholds):\n")
         print("\n".join(f"- [{i.language} {i.style} {reason}] {i.text}" for i, reason in chosen.alarms))
+    # Without the model: its false alarms on these messages are the budget.
+    most = int(max(WORDS_GRID["degraded_emergency_neighbours"]))
+    nearest = {s.item.text: lexical.nearest(s.item.text, most) for s in scored}
+    words = [
+        evaluate_words(scored, nearest, int(k), share) for k, share in itertools.product(*WORDS_GRID.values())
+    ]
+    now = evaluate_words(
+        scored, nearest, settings.nlu.degraded_emergency_neighbours, settings.nlu.degraded_emergency_share
+    )
+    picked = choose_words(words, chosen.false_alarms)
+    signals = evaluate_words(scored, nearest, 1, 2.0)  # no share reaches 2: the danger signals alone
+    names = list(WORDS_GRID)
+    print("\n## Without the model (NLU server down): danger signals and the nearest examples\n")
+    print(f"The most emergencies with at most the model's own {chosen.false_alarms} false alarms.\n")
+    print(f"| | {' | '.join(names)} | emergencies flagged | false alarms |")
+    print("|---|" + "---:|" * len(names) + "---:|---:|")
+    print(_row("danger signals alone", signals, " | ".join("–" for _ in names)))
+    print(_row("config.yml now", now))
+    print(_row("**chosen**", picked))
+    print("\nIn config.yml (nlu:):\n")
+    print("\n".join(f"    {name}: {value}" for name, value in picked.thresholds.items()))
     return 0
 
 
