@@ -143,7 +143,8 @@ class Engine:
         """The reply when the model cannot be asked: the emergency numbers when a danger signal is in
         the text or its nearest examples are emergency situations ("words"); otherwise the closest
         topics by their words, the menu and a person (``signal``: None = look for one)."""
-        detection = self.detector.detect(text, prior)
+        # The nearest examples' languages stand in for the model's language identifier.
+        detection = self.detector.detect(text, prior, hint=self.lexical.languages(text))
         language = detection.language
         if signal is None:
             signal = self.kb.safety.signals.find(text) is not None
@@ -160,9 +161,9 @@ class Engine:
         """The fallback index of every example by its words (built at start-up by ``Services``)."""
         if self._lexical is None:
             examples = [
-                pair
+                (key, text, lang)
                 for lang in self.kb.texts
-                for pair in (*self.kb.examples(lang), *self.kb.detector_negatives(lang))
+                for key, text in (*self.kb.examples(lang), *self.kb.detector_negatives(lang))
             ]
             self._lexical = LexicalMatcher(examples, self._content_keys, EMERGENCY)
         return self._lexical

@@ -44,27 +44,30 @@ def _trigrams(text: str) -> Counter[str]:
 class LexicalMatcher:
     """An index of labelled examples by their character trigrams, built once.
 
-    ``examples`` are (key, text) pairs; ``keys`` are the topics that may be offered; ``emergency``
+    ``examples`` are (key, text, language) triples; ``keys`` are the topics that may be offered; ``emergency``
     is the key of the emergency situations. Other keys (conversation, not-emergencies) are indexed
     too: they are what a question is nearest to when it is neither a topic nor an emergency.
     """
 
-    def __init__(self, examples: Iterable[tuple[str, str]], keys: Iterable[str], emergency: str) -> None:
-        pairs = list(examples)
+    def __init__(self, examples: Iterable[tuple[str, str, str]], keys: Iterable[str], emergency: str) -> None:
+        triples = list(examples)
         self._topics = set(keys)
         self._emergency = emergency
-        self._labels: list[str] = sorted({key for key, _ in pairs})
+        self._labels: list[str] = sorted({key for key, _, _ in triples})
         index = {key: i for i, key in enumerate(self._labels)}
-        self._label_of = array("H", (index[key] for key, _ in pairs))
+        self._label_of = array("H", (index[key] for key, _, _ in triples))
+        self._languages: list[str] = sorted({lang for _, _, lang in triples})
+        spoken = {lang: i for i, lang in enumerate(self._languages)}
+        self._language_of = array("B", (spoken[lang] for _, _, lang in triples))
         # Two passes, so that the trigrams of all examples are never held at once (peak memory).
         spread: Counter[str] = Counter()
-        for _, text in pairs:
+        for _, text, _ in triples:
             spread.update(_trigrams(text).keys())
-        count = len(pairs)
+        count = len(triples)
         self._idf = {gram: math.log(count / n) for gram, n in spread.items()}
         ids: dict[str, array[int]] = defaultdict(lambda: array("I"))
         weights: dict[str, array[float]] = defaultdict(lambda: array("f"))
-        for number, (_, text) in enumerate(pairs):
+        for number, (_, text, _) in enumerate(triples):
             vector = self._vector(text)
             for gram, weight in vector.items():
                 ids[gram].append(number)
@@ -77,15 +80,28 @@ class LexicalMatcher:
         norm = math.sqrt(sum(v * v for v in vector.values()))
         return {g: v / norm for g, v in vector.items()} if norm else {}
 
-    def nearest(self, text: str, count: int) -> list[tuple[str, float]]:
-        """The ``count`` most similar examples' keys with their similarity (0-1), closest first."""
+    def _closest(self, text: str, count: int) -> list[tuple[int, float]]:
         scores: defaultdict[int, float] = defaultdict(float)
         for gram, weight in self._vector(text).items():
             ids, weights = self._postings[gram]
             for number, other in zip(ids, weights, strict=True):
                 scores[number] += weight * other
-        top = heapq.nlargest(count, scores.items(), key=itemgetter(1))
-        return [(self._labels[self._label_of[number]], score) for number, score in top]
+        return heapq.nlargest(count, scores.items(), key=itemgetter(1))
+
+    def nearest(self, text: str, count: int) -> list[tuple[str, float]]:
+        """The ``count`` most similar examples' keys with their similarity (0-1), closest first."""
+        return [(self._labels[self._label_of[number]], score) for number, score in self._closest(text, count)]
+
+    def languages(self, text: str, neighbours: int = 10) -> tuple[IntentScore, ...]:
+        """The languages of the nearest examples, by their share of the similarity, the largest first:
+        the examples include questions typed in Latin letters (Russian, Arabizi, Finglish…), so this
+        reads transliteration as the model's language identifier does."""
+        share: defaultdict[str, float] = defaultdict(float)
+        closest = self._closest(text, neighbours)
+        total = sum(score for _, score in closest)
+        for number, score in closest:
+            share[self._languages[self._language_of[number]]] += score / total
+        return tuple(IntentScore(lang, value) for lang, value in sorted(share.items(), key=lambda p: -p[1]))
 
     def best(self, text: str, limit: int = 3, minimum: float = 0.05) -> list[IntentScore]:
         """Up to ``limit`` topics among the nearest examples, the most similar first; each with the
