@@ -11,6 +11,10 @@ The tool asks the model once per message and replays the engine's own rule
 first**: among the combinations that flag the most development emergencies, the one with the fewest
 false alarms, and among equals the lowest thresholds (the most room for emergencies worded unlike
 any seen). It prints the figures and the lines to put in ``config.yml``; it changes nothing itself.
+
+It also chooses the two settings used while the model cannot be asked (``bot/lexical.py``): how many
+nearest examples by their words, and which share of them must be emergency situations — the most
+development emergencies with no more false alarms than the model's own chosen thresholds raise.
 """
 
 from __future__ import annotations
