@@ -24,7 +24,7 @@ import asyncio
 import itertools
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,16 +101,16 @@ def grid(base: NLUSettings, values: dict[str, Sequence[float]] | None = None) ->
     ]
 
 
-def evaluate(
-    scored: Sequence[Scored], nlu: NLUSettings, urgency: Any, names: Sequence[str] = tuple(GRID)
+def _count(
+    scored: Sequence[Scored], thresholds: dict[str, float], flagged: Callable[[Scored], str | None]
 ) -> Choice:
-    """Recall and false alarms of one combination; ``urgency(result, signal, nlu)`` is the engine's rule."""
-    missed = tuple(s.item for s in scored if s.is_emergency and urgency(s.result, s.signal, nlu) is None)
-    raised = ((s.item, urgency(s.result, s.signal, nlu)) for s in scored if s.counts_for_false_alarms)
+    """Recall and false alarms of one rule: ``flagged`` says why a message raises the alarm (or None)."""
+    missed = tuple(s.item for s in scored if s.is_emergency and flagged(s) is None)
+    raised = ((s.item, flagged(s)) for s in scored if s.counts_for_false_alarms)
     alarms = tuple((item, reason) for item, reason in raised if reason is not None)
     emergencies = sum(s.is_emergency for s in scored)
     return Choice(
-        thresholds={name: getattr(nlu, name) for name in names},
+        thresholds=thresholds,
         caught=emergencies - len(missed),
         emergencies=emergencies,
         false_alarms=len(alarms),
@@ -118,6 +118,14 @@ def evaluate(
         missed=missed,
         alarms=alarms,
     )
+
+
+def evaluate(
+    scored: Sequence[Scored], nlu: NLUSettings, urgency: Any, names: Sequence[str] = tuple(GRID)
+) -> Choice:
+    """Recall and false alarms of one combination; ``urgency(result, signal, nlu)`` is the engine's rule."""
+    thresholds = {name: getattr(nlu, name) for name in names}
+    return _count(scored, thresholds, lambda s: urgency(s.result, s.signal, nlu))
 
 
 def evaluate_words(
@@ -132,19 +140,8 @@ def evaluate_words(
             return "signal"
         return "words" if share_of(nearest[s.item.text][:neighbours], EMERGENCY) >= share else None
 
-    missed = tuple(s.item for s in scored if s.is_emergency and flagged(s) is None)
-    raised = ((s.item, flagged(s)) for s in scored if s.counts_for_false_alarms)
-    alarms = tuple((item, reason) for item, reason in raised if reason is not None)
-    emergencies = sum(s.is_emergency for s in scored)
-    return Choice(
-        thresholds={"degraded_emergency_neighbours": neighbours, "degraded_emergency_share": share},
-        caught=emergencies - len(missed),
-        emergencies=emergencies,
-        false_alarms=len(alarms),
-        others=sum(s.counts_for_false_alarms for s in scored),
-        missed=missed,
-        alarms=alarms,
-    )
+    thresholds = {"degraded_emergency_neighbours": neighbours, "degraded_emergency_share": share}
+    return _count(scored, thresholds, flagged)
 
 
 def choose_words(choices: Sequence[Choice], budget: int) -> Choice:
