@@ -64,6 +64,13 @@ async def run(services: Services, rounds: int) -> dict[str, Any]:
         await engine.ask(text, city, lang)
         ask_ms.append((time.perf_counter() - started) * 1000)
 
+    # The path a person meets while the NLU server is down: danger signals, nearest examples by words.
+    words_ms = []
+    for lang, text in questions:
+        started = time.perf_counter()
+        engine.without_model(text, city, lang)
+        words_ms.append((time.perf_counter() - started) * 1000)
+
     headers = {"Authorization": f"Bearer {make_token(secret)}"} if secret else {}
     bare_ms = []
     async with httpx.AsyncClient(base_url=base_url, headers=headers, timeout=10) as client:
@@ -87,6 +94,11 @@ async def run(services: Services, rounds: int) -> dict[str, Any]:
             "p95": percentile(bare_ms, 95),
             "mean": statistics.mean(bare_ms),
         },
+        "without_model_ms": {
+            "p50": percentile(words_ms, 50),
+            "p95": percentile(words_ms, 95),
+            "mean": statistics.mean(words_ms),
+        },
         "nlu_server_rss_mib": rss_mib(services.server.pid)
         if services.server and services.server.pid
         else None,
@@ -109,8 +121,14 @@ def markdown(report: dict[str, Any]) -> str:
         f"| `engine.ask` (language + NLU client + knowledge base) | {a['p50']:.1f} "
         f"| {a['p95']:.1f} | {a['mean']:.1f} |",
         f"| bare `POST /model/parse` (httpx) | {b['p50']:.1f} | {b['p95']:.1f} | {b['mean']:.1f} |",
-        "",
     ]
+    if "without_model_ms" in report:
+        w = report["without_model_ms"]
+        lines.append(
+            f"| `engine.without_model` (NLU server down: signals, nearest examples) | {w['p50']:.1f} "
+            f"| {w['p95']:.1f} | {w['mean']:.1f} |"
+        )
+    lines.append("")
     if report["nlu_server_rss_mib"] is not None:
         lines.append(f"- NLU server resident memory: {report['nlu_server_rss_mib']:.0f} MiB")
     lines.append(f"- Bot process peak resident memory: {report['bot_max_rss_mib']:.0f} MiB")
