@@ -268,3 +268,31 @@ def test_transliterated_text_leans_on_character_ngrams(settings: Settings, tmp_p
         [False, 0.5],
         [False, 0.5],
     ]
+
+
+DETECTOR_SCRIPT = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import scipy.sparse
+from components.classifiers import EmergencyDetector
+
+sparse = scipy.sparse.csr_matrix(np.array([[1.0, 0.0]], dtype=np.float32))
+dense = np.array([[0.4, -0.2]], dtype=np.float32)
+out = []
+for weight in (None, 0.5):
+    config = EmergencyDetector.get_default_config()
+    if weight is not None:
+        config["dense_weight"] = weight
+    detector = EmergencyDetector(config, None, None)
+    out.append(detector._combined(sparse, dense).toarray().astype(float).round(3).tolist())
+print(json.dumps(out))
+"""
+
+
+def test_the_emergency_detector_weighs_the_sentence_embeddings_as_configured(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """nlu/config.yml's ``dense_weight`` scales the embeddings' block next to the n-grams (1 by default)."""
+    output = _run_script(settings, tmp_path, DETECTOR_SCRIPT)
+    assert json.loads(output.splitlines()[-1]) == [[[1.0, 0.0, 0.4, -0.2]], [[1.0, 0.0, 0.2, -0.1]]]

@@ -258,13 +258,15 @@ class EmergencyDetector(_TrainedComponent):
             # an ordinary question: there are few of them among thousands of questions.
             "hard_negatives": [],
             "hard_negative_weight": 1.0,
+            # How much the sentence embeddings count next to the n-grams (their block is scaled by it).
+            "dense_weight": 1.0,
         }
 
-    @staticmethod
-    def _combined(sparse: scipy.sparse.csr_matrix | None, dense: np.ndarray | None) -> Any:
+    def _combined(self, sparse: scipy.sparse.csr_matrix | None, dense: np.ndarray | None) -> Any:
+        weight = float(self.config["dense_weight"])
         blocks = [
             b
-            for b in (sparse, scipy.sparse.csr_matrix(dense) if dense is not None else None)
+            for b in (sparse, scipy.sparse.csr_matrix(dense * weight) if dense is not None else None)
             if b is not None
         ]
         return scipy.sparse.hstack(blocks).tocsr() if blocks else None
