@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import subprocess
 import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
@@ -177,6 +178,13 @@ async def _nlu(args: argparse.Namespace) -> int:
         rasa_project(settings).validate()
         print("rasa data validate: OK")
         return 0
+    if args.action == "detector-cv":
+        ensure_model(settings, kb)  # also writes the training data the comparison reads
+        project = rasa_project(settings)
+        script = project.runtime_dir / "detector_cv.py"
+        command = [str(project.python), str(script), str(project.directory), *args.setting]
+        done = await asyncio.to_thread(subprocess.run, command, env=project.env(), check=False)
+        return done.returncode
     services = Services(settings, reuse_running=False)
     async with services:
         if services.server is None:
@@ -206,8 +214,18 @@ def _parser() -> argparse.ArgumentParser:
     chat_cmd = sub.add_parser("chat", help="chat in the terminal")
     chat_cmd.set_defaults(func=lambda args: chat(_settings()))
 
-    nlu = sub.add_parser("nlu", help="train, validate or serve the NLU model")
-    nlu.add_argument("action", choices=["train", "validate", "serve"])
+    nlu = sub.add_parser(
+        "nlu",
+        help="train, validate or serve the NLU model; compare emergency-detector settings (detector-cv)",
+    )
+    nlu.add_argument("action", choices=["train", "validate", "serve", "detector-cv"])
+    nlu.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="C:HARD_NEGATIVE_WEIGHT:DENSE_WEIGHT",
+        help="detector-cv: an emergency-detector setting to compare (repeatable; default: nlu/config.yml's)",
+    )
     nlu.set_defaults(func=_nlu)
 
     from .tools import benchmark, content, evaluation, langid, loadtest, locales, tune

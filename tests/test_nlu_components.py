@@ -296,3 +296,51 @@ def test_the_emergency_detector_weighs_the_sentence_embeddings_as_configured(
     """nlu/config.yml's ``dense_weight`` scales the embeddings' block next to the n-grams (1 by default)."""
     output = _run_script(settings, tmp_path, DETECTOR_SCRIPT)
     assert json.loads(output.splitlines()[-1]) == [[[1.0, 0.0, 0.4, -0.2]], [[1.0, 0.0, 0.2, -0.1]]]
+
+
+def test_detector_settings_are_compared_by_cross_validation_on_training_data(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """`python -m bot nlu detector-cv`: each setting's alarms on held-out questions and
+    not-emergencies at 95/97/99 % recall of held-out emergencies, one JSON row per setting."""
+    project = rasa_project(settings)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "config.yml").write_text(project.config_file.read_text())
+    blocks = {
+        "safety.emergency": [f"he is hitting me right now help number {i}" for i in range(10)],
+        "safety.not_emergency": [f"this bureaucracy is killing me slowly part {i}" for i in range(10)],
+        "permit.renewal": [f"how do i renew my residence permit number {i}" for i in range(10)],
+        "housing.rent": [f"where can i find a cheap flat to rent {i}" for i in range(10)],
+    }
+    data = {
+        "version": "3.1",
+        "nlu": [{"intent": k, "examples": [{"text": t} for t in v]} for k, v in blocks.items()],
+    }
+    (tmp_path / "data" / "nlu.yml").write_text(yaml.safe_dump(data))
+    done = subprocess.run(
+        [
+            str(project.python),
+            str(project.runtime_dir / "detector_cv.py"),
+            str(tmp_path),
+            "10:10:0.5",
+            "1:1:1",
+        ],
+        env=_env(settings, tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [(r["C"], r["hard_negative_weight"], r["dense_weight"]) for r in rows] == [
+        (10, 10, 0.5),
+        (1, 1, 1),
+    ]
+    for row in rows:
+        rates = [
+            row[f"{kind}@{level}%"] for kind in ("questions", "not_emergencies") for level in (95, 97, 99)
+        ]
+        assert all(0.0 <= rate <= 1.0 for rate in rates)
+    # Emergencies this unlike everything else are told apart in every fold: no alarm on the rest.
+    assert rows[0]["questions@95%"] == 0.0 and rows[0]["not_emergencies@95%"] == 0.0
