@@ -171,9 +171,15 @@ def test_a_missing_sentence_encoder_stops_training_with_a_clear_message(
 
 def _run_script(settings: Settings, tmp_path: Path, script: str, *args: str, stdin: str | None = None) -> str:
     """Run ``script`` with the Rasa runtime's Python (the components on its path); its output."""
+    runtime = str(rasa_project(settings).runtime_dir)
+    return _run_runtime(settings, tmp_path, "-c", script, runtime, *args, stdin=stdin)
+
+
+def _run_runtime(settings: Settings, tmp_path: Path, *argv: str, stdin: str | None = None) -> str:
+    """Run the Rasa runtime's Python with ``argv``; its output (it must succeed)."""
     project = rasa_project(settings)
     done = subprocess.run(
-        [str(project.python), "-c", script, str(project.runtime_dir), *args],
+        [str(project.python), *argv],
         input=stdin,
         env=_env(settings, tmp_path),
         capture_output=True,
@@ -317,22 +323,9 @@ def test_detector_settings_are_compared_by_cross_validation_on_training_data(
         "nlu": [{"intent": k, "examples": [{"text": t} for t in v]} for k, v in blocks.items()],
     }
     (tmp_path / "data" / "nlu.yml").write_text(yaml.safe_dump(data))
-    done = subprocess.run(
-        [
-            str(project.python),
-            str(project.runtime_dir / "detector_cv.py"),
-            str(tmp_path),
-            "10:10:0.5",
-            "1:1:1",
-        ],
-        env=_env(settings, tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    script = str(project.runtime_dir / "detector_cv.py")
+    output = _run_runtime(settings, tmp_path, script, str(tmp_path), "10:10:0.5", "1:1:1")
+    rows = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
     assert [(r["C"], r["hard_negative_weight"], r["dense_weight"]) for r in rows] == [
         (10, 10, 0.5),
         (1, 1, 1),
