@@ -14,7 +14,7 @@ from typing import Any, TextIO
 from .engine import InvalidQuestion, UnknownCity
 from .language import native_name
 from .render import render_plain
-from .runtime import Services, ensure_model, load_content, rasa_project
+from .runtime import Services, ensure_model, load_content, rasa_project, training_examples, training_keys
 from .settings import ConfigError, Settings, load_settings
 
 __all__ = ["main"]
@@ -179,8 +179,8 @@ async def _nlu(args: argparse.Namespace) -> int:
         print("rasa data validate: OK")
         return 0
     if args.action == "detector-cv":
-        ensure_model(settings, kb)  # also writes the training data the comparison reads
         project = rasa_project(settings)
+        project.write_data(training_keys(kb), training_examples(kb))  # what the comparison reads
         script = project.runtime_dir / "detector_cv.py"
         command = [str(project.python), str(script), str(project.directory), *args.setting]
         done = await asyncio.to_thread(subprocess.run, command, env=project.env(), check=False)

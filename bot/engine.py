@@ -9,7 +9,7 @@ from nlu import Classification, IntentScore, NLUClient, NLUError, NLUUnavailable
 from .i18n import Catalogues
 from .knowledge import EMERGENCY_KEY, KnowledgeBase
 from .language import Detection, LanguageDetector, native_name
-from .lexical import LexicalMatcher
+from .lexical import LANGUAGE_NEIGHBOURS, TOPIC_NEIGHBOURS, LexicalMatcher
 from .replies import InvalidQuestion, Outcome, Reply, UnknownCity
 from .settings import NLUSettings, Settings
 
@@ -143,18 +143,21 @@ class Engine:
         """The reply when the model cannot be asked: the emergency numbers when a danger signal is in
         the text or its nearest examples are emergency situations ("words"); otherwise the closest
         topics by their words, the menu and a person (``signal``: None = look for one)."""
+        nlu = self.settings.nlu
+        # One search serves the language, the emergency share and the topics.
+        nearest = self.lexical.neighbours(
+            text, max(TOPIC_NEIGHBOURS, LANGUAGE_NEIGHBOURS, nlu.degraded_emergency_neighbours)
+        )
         # The nearest examples' languages stand in for the model's language identifier.
-        detection = self.detector.detect(text, prior, hint=self.lexical.languages(text))
+        detection = self.detector.detect(text, prior, hint=nearest.languages(LANGUAGE_NEIGHBOURS))
         language = detection.language
         if signal is None:
             signal = self.kb.safety.signals.find(text) is not None
         if signal:
             return self._emergency(city, language, detection, "signal")
-        nlu = self.settings.nlu
-        share = self.lexical.emergency_share(text, nlu.degraded_emergency_neighbours)
-        if share >= nlu.degraded_emergency_share:
+        if nearest.share(EMERGENCY, nlu.degraded_emergency_neighbours) >= nlu.degraded_emergency_share:
             return self._emergency(city, language, detection, "words")
-        return self.degraded(text, city, language, detection)
+        return self.degraded(text, city, language, detection, self.lexical.topics(nearest, nlu.alternatives))
 
     @property
     def lexical(self) -> LexicalMatcher:
@@ -165,14 +168,22 @@ class Engine:
                 for lang in self.kb.texts
                 for key, text in (*self.kb.examples(lang), *self.kb.detector_negatives(lang))
             ]
-            self._lexical = LexicalMatcher(examples, self._content_keys, EMERGENCY)
+            self._lexical = LexicalMatcher(examples, self._content_keys)
         return self._lexical
 
-    def degraded(self, text: str, city: str, language: str, detection: Detection | None) -> Reply:
+    def degraded(
+        self,
+        text: str,
+        city: str,
+        language: str,
+        detection: Detection | None,
+        alternatives: list[IntentScore] | None = None,
+    ) -> Reply:
         """The model cannot be asked and nobody seems in danger: offer the closest topics by their
-        words, and a person."""
+        words (``alternatives``, when already found), and a person."""
         _ = self.catalogues[language].gettext
-        alternatives = self.lexical.best(text, self.settings.nlu.alternatives)
+        if alternatives is None:
+            alternatives = self.lexical.best(text, self.settings.nlu.alternatives)
         if not alternatives:
             return Reply(
                 Outcome.UNAVAILABLE,

@@ -23,14 +23,16 @@ import math
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 from operator import itemgetter
 
 from nlu import IntentScore, normalise
 
-__all__ = ["LexicalMatcher", "share_of"]
+__all__ = ["LANGUAGE_NEIGHBOURS", "TOPIC_NEIGHBOURS", "LexicalMatcher", "Nearest"]
 
-# How many nearest examples the topics are ranked from.
+# How many nearest examples the topics are ranked from, and the languages read from.
 TOPIC_NEIGHBOURS = 20
+LANGUAGE_NEIGHBOURS = 10
 
 
 def _trigrams(text: str) -> Counter[str]:
@@ -44,15 +46,14 @@ def _trigrams(text: str) -> Counter[str]:
 class LexicalMatcher:
     """An index of labelled examples by their character trigrams, built once.
 
-    ``examples`` are (key, text, language) triples; ``keys`` are the topics that may be offered; ``emergency``
-    is the key of the emergency situations. Other keys (conversation, not-emergencies) are indexed
-    too: they are what a question is nearest to when it is neither a topic nor an emergency.
+    ``examples`` are (key, text, language) triples; ``keys`` are the topics that may be offered. Other
+    keys (emergency situations, conversation, not-emergencies) are indexed too: they are what a
+    question is nearest to when it is not a topic.
     """
 
-    def __init__(self, examples: Iterable[tuple[str, str, str]], keys: Iterable[str], emergency: str) -> None:
+    def __init__(self, examples: Iterable[tuple[str, str, str]], keys: Iterable[str]) -> None:
         triples = list(examples)
         self._topics = set(keys)
-        self._emergency = emergency
         self._labels: list[str] = sorted({key for key, _, _ in triples})
         index = {key: i for i, key in enumerate(self._labels)}
         self._label_of = array("H", (index[key] for key, _, _ in triples))
@@ -80,52 +81,66 @@ class LexicalMatcher:
         norm = math.sqrt(sum(v * v for v in vector.values()))
         return {g: v / norm for g, v in vector.items()} if norm else {}
 
-    def _closest(self, text: str, count: int) -> list[tuple[int, float]]:
+    def neighbours(self, text: str, count: int) -> Nearest:
+        """The ``count`` examples most similar to ``text``, closest first."""
         scores: defaultdict[int, float] = defaultdict(float)
         for gram, weight in self._vector(text).items():
             ids, weights = self._postings[gram]
             for number, other in zip(ids, weights, strict=True):
                 scores[number] += weight * other
-        return heapq.nlargest(count, scores.items(), key=itemgetter(1))
+        top = heapq.nlargest(count, scores.items(), key=itemgetter(1))
+        return Nearest(
+            tuple(
+                (self._labels[self._label_of[n]], self._languages[self._language_of[n]], score)
+                for n, score in top
+            )
+        )
 
-    def nearest(self, text: str, count: int) -> list[tuple[str, float]]:
-        """The ``count`` most similar examples' keys with their similarity (0-1), closest first."""
-        return [(self._labels[self._label_of[number]], score) for number, score in self._closest(text, count)]
-
-    def languages(self, text: str, neighbours: int = 10) -> tuple[IntentScore, ...]:
-        """The languages of the nearest examples, by their share of the similarity, the largest first:
-        the examples include questions typed in Latin letters (Russian, Arabizi, Finglish…), so this
-        reads transliteration as the model's language identifier does."""
-        share: defaultdict[str, float] = defaultdict(float)
-        closest = self._closest(text, neighbours)
-        total = sum(score for _, score in closest)
-        for number, score in closest:
-            share[self._languages[self._language_of[number]]] += score / total
-        return tuple(IntentScore(lang, value) for lang, value in sorted(share.items(), key=lambda p: -p[1]))
-
-    def best(self, text: str, limit: int = 3, minimum: float = 0.05) -> list[IntentScore]:
-        """Up to ``limit`` topics among the nearest examples, the most similar first; each with the
-        similarity (0-1) of its closest example, which must be at least ``minimum``."""
+    def topics(self, nearest: Nearest, limit: int = 3, minimum: float = 0.05) -> list[IntentScore]:
+        """Up to ``limit`` topics among the first ``TOPIC_NEIGHBOURS`` of the ``nearest`` examples, the
+        most similar first; each with the similarity (0-1) of its closest example, which must be at
+        least ``minimum``."""
         total: defaultdict[str, float] = defaultdict(float)
         closest: dict[str, float] = {}
-        for key, score in self.nearest(text, TOPIC_NEIGHBOURS):
+        for key, _, score in nearest.examples[:TOPIC_NEIGHBOURS]:
             if key in self._topics:
                 total[key] += score
                 closest.setdefault(key, score)
         ranked = sorted(total, key=lambda key: total[key], reverse=True)
         return [IntentScore(key, closest[key]) for key in ranked[:limit] if closest[key] >= minimum]
 
-    def emergency_share(self, text: str, neighbours: int) -> float:
-        """How much of the similarity of the ``neighbours`` nearest examples is emergency situations'
-        (0-1; 0 when nothing is similar)."""
-        return share_of(self.nearest(text, neighbours), self._emergency)
+    def best(self, text: str, limit: int = 3, minimum: float = 0.05) -> list[IntentScore]:
+        """The topics of the ``TOPIC_NEIGHBOURS`` examples nearest to ``text`` (see ``topics``)."""
+        return self.topics(self.neighbours(text, TOPIC_NEIGHBOURS), limit, minimum)
 
 
-def share_of(nearest: Iterable[tuple[str, float]], key: str) -> float:
-    """The share of the similarity of ``nearest`` (key, similarity) examples that belongs to ``key``."""
-    total = danger = 0.0
-    for label, score in nearest:
-        total += score
-        if label == key:
-            danger += score
-    return danger / total if total > 0 else 0.0
+@dataclass(frozen=True)
+class Nearest:
+    """The examples nearest to one text, closest first: (key, language, similarity 0-1) each.
+
+    One search answers everything the engine asks of a message while the model is away: the
+    emergency share, the languages and the topics, each from as many of the nearest as it needs.
+    """
+
+    examples: tuple[tuple[str, str, float], ...]
+
+    def share(self, key: str, count: int | None = None) -> float:
+        """How much of the similarity of the first ``count`` (default: all) belongs to ``key``'s
+        examples (0-1; 0 when nothing is similar)."""
+        total = matched = 0.0
+        for label, _, score in self.examples[:count]:
+            total += score
+            if label == key:
+                matched += score
+        return matched / total if total > 0 else 0.0
+
+    def languages(self, count: int | None = None) -> tuple[IntentScore, ...]:
+        """The languages of the first ``count`` (default: all) by their share of the similarity, the
+        largest first: the examples include questions typed in Latin letters (Russian, Arabizi,
+        Finglish…), so this reads transliteration as the model's language identifier does."""
+        found = self.examples[:count]
+        total = sum(score for _, _, score in found)
+        share: defaultdict[str, float] = defaultdict(float)
+        for _, language, score in found:
+            share[language] += score / total
+        return tuple(IntentScore(lang, value) for lang, value in sorted(share.items(), key=lambda p: -p[1]))

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from bot.engine import EMERGENCY, Engine, Outcome
-from bot.lexical import LexicalMatcher, share_of
+from bot.lexical import LexicalMatcher, Nearest
 from bot.runtime import Services
 from bot.settings import NLUSettings, Settings
 from bot.tools.realistic import RealisticReport, cities_for, load_realistic
@@ -80,19 +80,22 @@ def test_the_nearest_examples_decide_topics_and_emergencies() -> None:
     matcher = LexicalMatcher(
         [(key, text, "en") for key, text in examples],
         ["housing.tenant_rights", "permit.renewal", EMERGENCY],
-        EMERGENCY,
     )
-    [(key, similarity), *_] = matcher.nearest("my husband is beating me again", 3)
+    [(key, _, similarity), *_] = matcher.neighbours("my husband is beating me again", 3).examples
     assert key == EMERGENCY and 0.5 < similarity <= 1.0
-    assert matcher.emergency_share("my husband is beating me again", 2) == 1.0
-    assert matcher.emergency_share("the landlord keeps the deposit", 2) == 0.0
-    assert matcher.emergency_share("ꙮꙮꙮ", 5) == 0.0  # nothing similar: no alarm, no division by zero
+    assert matcher.neighbours("my husband is beating me again", 2).share(EMERGENCY) == 1.0
+    assert matcher.neighbours("the landlord keeps the deposit", 2).share(EMERGENCY) == 0.0
+    assert (
+        matcher.neighbours("ꙮꙮꙮ", 5).share(EMERGENCY) == 0.0
+    )  # nothing similar: no alarm, no division by zero
     # Topics: ranked by their nearest examples; not-emergencies are never offered.
     assert [s.key for s in matcher.best("landlord kept my deposit")][:1] == ["housing.tenant_rights"]
     assert all(s.key != "safety.not_emergency" for s in matcher.best("this bureaucracy is killing me"))
     # The share weighs each neighbour by its similarity.
-    assert share_of([(EMERGENCY, 0.6), ("permit.renewal", 0.2)], EMERGENCY) == pytest.approx(0.75)
-    assert share_of([], EMERGENCY) == 0.0
+    assert Nearest(((EMERGENCY, "en", 0.6), ("permit.renewal", "en", 0.2))).share(EMERGENCY) == pytest.approx(
+        0.75
+    )
+    assert Nearest(()).share(EMERGENCY) == 0.0
 
 
 async def test_during_an_outage_the_thresholds_from_config_decide(engine: Engine) -> None:
@@ -104,7 +107,7 @@ async def test_during_an_outage_the_thresholds_from_config_decide(engine: Engine
 
     text = "my boyfriend is drunk and throwing things at me, im hiding in the bathroom"
     assert engine.kb.safety.signals.find(text) is None
-    share = engine.lexical.emergency_share(text, 10)
+    share = engine.lexical.neighbours(text, 10).share(EMERGENCY)
     assert 0.1 <= share < 0.99
     client = NLUClient("http://nlu.test", "s" * 32, transport=httpx.MockTransport(down))
     for threshold, urgent in ((share, True), (share + 0.01, False)):
@@ -136,14 +139,14 @@ def test_tune_finds_the_most_emergencies_within_the_models_false_alarms() -> Non
         scored("distress", "work.rights", "d"),  # one emergency among its three nearest too
         scored("plain", "permit.renewal", "e"),
     ]
-    other, near = ("permit.renewal", 0.5), (EMERGENCY, 0.5)
+    other, near = ("permit.renewal", "en", 0.5), (EMERGENCY, "en", 0.5)
     nearest = {
-        "a": [near, other, other],
-        "b": [other, other, near],
-        "c": [other] * 3,
-        "d": [other, near, other],
+        "a": Nearest((near, other, other)),
+        "b": Nearest((other, other, near)),
+        "c": Nearest((other,) * 3),
+        "d": Nearest((other, near, other)),
+        "e": Nearest((other,) * 3),
     }
-    nearest["e"] = [other] * 3
     choices = [evaluate_words(messages, nearest, k, share) for k in (1, 3) for share in (0.3, 0.5)]
     # One nearest example: 2 of 3 emergencies, no false alarm; three at a share of 0.3: all of them,
     # at the cost of the distress message.
@@ -174,7 +177,7 @@ async def test_without_the_model_transliteration_is_answered_in_its_language(
 ) -> None:
     reply = await engine.ask(text, "prague", None)
     assert reply.language == lang and reply.degraded and not reply.urgent
-    assert engine.lexical.languages(text)[0].key == lang
+    assert engine.lexical.neighbours(text, 10).languages()[0].key == lang
 
 
 async def test_an_emergency_typed_in_latin_letters_gets_the_numbers_in_its_script(engine: Engine) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 from nlu import Classification
 
 from ..engine import EMERGENCY
-from ..lexical import share_of
+from ..lexical import Nearest
 from ..runtime import Services
 from ..settings import NLUSettings, load_settings
 from .realistic import Item, load_realistic
@@ -129,7 +129,7 @@ def evaluate(
 
 
 def evaluate_words(
-    scored: Sequence[Scored], nearest: dict[str, list[tuple[str, float]]], neighbours: int, share: float
+    scored: Sequence[Scored], nearest: dict[str, Nearest], neighbours: int, share: float
 ) -> Choice:
     """Recall and false alarms without the model: a danger signal, or at least ``share`` of the
     similarity of the ``neighbours`` nearest examples (``nearest``: per text, closest first) is
@@ -138,7 +138,7 @@ def evaluate_words(
     def flagged(s: Scored) -> str | None:
         if s.signal:
             return "signal"
-        return "words" if share_of(nearest[s.item.text][:neighbours], EMERGENCY) >= share else None
+        return "words" if nearest[s.item.text].share(EMERGENCY, neighbours) >= share else None
 
     thresholds = {"degraded_emergency_neighbours": neighbours, "degraded_emergency_share": share}
     return _count(scored, thresholds, flagged)
@@ -258,7 +258,7 @@ async def _tune(args: argparse.Namespace) -> int:
         print("\n".join(f"- [{i.language} {i.style} {reason}] {i.text}" for i, reason in chosen.alarms))
     # Without the model: its false alarms on these messages are the budget.
     most = int(max(WORDS_GRID["degraded_emergency_neighbours"]))
-    nearest = {s.item.text: lexical.nearest(s.item.text, most) for s in scored}
+    nearest = {s.item.text: lexical.neighbours(s.item.text, most) for s in scored}
     words = [
         evaluate_words(scored, nearest, int(k), share) for k, share in itertools.product(*WORDS_GRID.values())
     ]
