@@ -304,6 +304,42 @@ def test_the_emergency_detector_weighs_the_sentence_embeddings_as_configured(
     assert json.loads(output.splitlines()[-1]) == [[[1.0, 0.0, 0.4, -0.2]], [[1.0, 0.0, 0.2, -0.1]]]
 
 
+NEAREST_SCRIPT = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+from components.classifiers import EnsembleIntentClassifier
+
+rng = np.random.default_rng(7)
+examples = rng.normal(size=(40, 8)).astype(np.float32)
+examples /= np.linalg.norm(examples, axis=1, keepdims=True)
+labels = rng.integers(0, 3, size=40).astype(np.int32)
+extra = {"examples": examples.astype(np.float16), "example_labels": labels,
+         "label_names": np.array(["a", "b", "c"])}
+classifier = EnsembleIntentClassifier(EnsembleIntentClassifier.get_default_config(), None, None, {}, extra)
+out = []
+for _ in range(5):
+    message = rng.normal(size=(1, 8)).astype(np.float32)
+    unit = message[0] / np.linalg.norm(message[0])
+    for i, name in enumerate("abc"):
+        rows = examples.astype(np.float16).astype(np.float32)[labels == i]
+        out.append([classifier._nearest(message, name), float(np.max(rows @ unit))])
+out.append([classifier._nearest(message, "unknown"), None])
+print(json.dumps(out))
+"""
+
+
+def test_the_nearest_training_example_of_a_key_is_found_among_that_keys_examples(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """The "nearest" a parse reports: the highest cosine between the message and the training examples
+    of the predicted key (the per-key rows are made once, not on every message)."""
+    pairs = json.loads(_run_script(settings, tmp_path, NEAREST_SCRIPT).splitlines()[-1])
+    assert len(pairs) == 16 and pairs[-1] == [None, None]
+    for found, expected in pairs[:-1]:
+        assert found == pytest.approx(expected, abs=1e-5)
+
+
 def test_detector_settings_are_compared_by_cross_validation_on_training_data(
     settings: Settings, tmp_path: Path
 ) -> None:
