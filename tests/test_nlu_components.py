@@ -333,7 +333,7 @@ def test_the_nearest_training_example_of_a_key_is_found_among_that_keys_examples
     settings: Settings, tmp_path: Path
 ) -> None:
     """The "nearest" a parse reports: the highest cosine between the message and the training examples
-    of the predicted key (the per-key rows are made once, not on every message)."""
+    of the predicted key (the per-key rows are grouped once, not selected on every message)."""
     pairs = json.loads(_run_script(settings, tmp_path, NEAREST_SCRIPT).splitlines()[-1])
     assert len(pairs) == 16 and pairs[-1] == [None, None]
     for found, expected in pairs[:-1]:

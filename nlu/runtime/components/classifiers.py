@@ -212,16 +212,23 @@ class EnsembleIntentClassifier(_TrainedComponent, IntentClassifier):
         if rows is None or not len(rows):
             return None
         vector = dense[0] / (np.linalg.norm(dense[0]) + 1e-9)
-        return float(np.max(rows @ vector))
+        return float(np.max(rows.astype(np.float32) @ vector))
 
     def _examples_of(self) -> dict[str, np.ndarray]:
-        """The stored training examples of each key, as float32 rows made once (selecting and
-        converting them on every message cost ~6 ms of CPU per question)."""
+        """The stored training examples of each key: contiguous float16 rows, grouped once.
+
+        Selecting a key's rows out of all examples on every message cost ~6 ms of CPU per question;
+        keeping a float32 copy of every example cost ~50 MiB of the NLU server's memory. Grouped by
+        key, only the predicted key's rows are widened to float32, per message (~0.1 ms).
+        """
         cached: dict[str, np.ndarray] | None = getattr(self, "_by_label", None)
         if cached is None:
             labels = self.extra["example_labels"]
+            order = np.argsort(labels, kind="stable")
+            grouped = np.ascontiguousarray(self.extra["examples"][order])
+            bounds = np.searchsorted(labels[order], np.arange(len(self.extra["label_names"]) + 1))
             cached = {
-                str(name): np.ascontiguousarray(self.extra["examples"][labels == i], dtype=np.float32)
+                str(name): grouped[bounds[i] : bounds[i + 1]]
                 for i, name in enumerate(self.extra["label_names"])
             }
             self._by_label = cached
