@@ -26,6 +26,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    bindparam,
     delete,
     exists,
     func,
@@ -37,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, aliased, mapped_column
 
-from ._database import Database, aware, changed
+from ._database import Database, aware, changed, changed_now
 from ._models import Base, Case, Person
 
 __all__ = ["InboxEntry", "InboxItem", "InboxStore"]
@@ -85,6 +86,26 @@ class InboxItem:
     attempts: int
 
 
+# Built once (see bot/storage/_store.py): what was sent while handling an update, and "done".
+_UPDATE = bindparam("p_update", type_=InboxEntry.update_id.type)
+_RECORD_SENT = (
+    update(InboxEntry)
+    .where(InboxEntry.update_id == _UPDATE, InboxEntry.state == "pending")
+    .values(sent=bindparam("p_sent", type_=InboxEntry.sent.type))
+)
+_DONE = (
+    update(InboxEntry)
+    .where(InboxEntry.update_id == _UPDATE)
+    .values(
+        state=bindparam("p_state", type_=InboxEntry.state.type),
+        data=None,
+        sent=None,
+        claimed_until=None,
+        done_at=bindparam("p_now", type_=InboxEntry.done_at.type),
+    )
+)
+
+
 class InboxStore:
     """Add, claim, renew, finish and purge stored updates."""
 
@@ -113,9 +134,9 @@ class InboxStore:
         if not rows:
             return 0
         stmt = self._insert().values(rows).on_conflict_do_nothing(index_elements=[InboxEntry.update_id])
-        async with self._db.session() as session, session.begin():
-            result = await session.execute(stmt.returning(InboxEntry.update_id))
-            return len(result.all())
+        return await self._db.run(
+            lambda connection: len(connection.execute(stmt.returning(InboxEntry.update_id)).all())
+        )
 
     async def case_chats(self, topics: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
         """The person's chat id of the (newest) case in each forum topic (group chat id, thread id)."""
@@ -175,8 +196,7 @@ class InboxStore:
                 InboxEntry.attempts,
             )
         )
-        async with self._db.session() as session, session.begin():
-            rows = (await session.execute(stmt, execution_options={"synchronize_session": False})).all()
+        rows = await self._db.run(lambda connection: connection.execute(stmt).all())
         return sorted(
             (
                 InboxItem(
@@ -204,35 +224,18 @@ class InboxStore:
             )
             .values(claimed_until=self._db.clock() + lease)
         )
-        async with self._db.session() as session, session.begin():
-            return await changed(session, stmt)
+        return await self._db.run(lambda connection: changed_now(connection, stmt))
 
     async def record_sent(self, update_id: int, sent: Sequence[JSON]) -> None:
         """What has been sent so far while handling this update (methods and ids), for a replay."""
-        stmt = (
-            update(InboxEntry)
-            .where(InboxEntry.update_id == update_id, InboxEntry.state == "pending")
-            .values(sent=json.dumps(list(sent), separators=(",", ":")))
-        )
-        async with self._db.session() as session, session.begin():
-            await changed(session, stmt)
+        params = {"p_update": update_id, "p_sent": json.dumps(list(sent), separators=(",", ":"))}
+        await self._db.run(lambda connection: changed_now(connection, _RECORD_SENT, params))
 
     async def done(self, update_id: int, *, failed: bool = False) -> None:
         """The update is handled (or given up): its content goes; its id, and which worker handled
         it (``claimed_by``), stay until purged."""
-        stmt = (
-            update(InboxEntry)
-            .where(InboxEntry.update_id == update_id)
-            .values(
-                state="failed" if failed else "done",
-                data=None,
-                sent=None,
-                claimed_until=None,
-                done_at=self._db.clock(),
-            )
-        )
-        async with self._db.session() as session, session.begin():
-            await changed(session, stmt)
+        params = {"p_update": update_id, "p_state": "failed" if failed else "done", "p_now": self._db.clock()}
+        await self._db.run(lambda connection: changed_now(connection, _DONE, params))
 
     async def retry_later(self, update_id: int, worker: str, delay: timedelta) -> None:
         """Handling failed before it could start (e.g. the database was away): try again after ``delay``
@@ -242,8 +245,7 @@ class InboxStore:
             .where(InboxEntry.update_id == update_id, InboxEntry.claimed_by == worker)
             .values(claimed_by=None, claimed_until=self._db.clock() + delay)
         )
-        async with self._db.session() as session, session.begin():
-            await changed(session, stmt)
+        await self._db.run(lambda connection: changed_now(connection, stmt))
 
     async def release(self, worker: str | None = None) -> int:
         """Give up the leases of ``worker`` (a clean stop), or of everyone (``None``: at the start of

@@ -9,14 +9,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from sqlalchemy import ColumnElement, case, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, bindparam, case, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import URL, Connection
 
 from ..clock import Clock, utcnow
 from ._cases import CaseStore
-from ._database import Database, aware, changed, language_code
+from ._database import Database, aware, changed, changed_now, language_code
 from ._inbox import InboxStore
 from ._models import (
     MAX_QUESTION_CHARS,
@@ -40,6 +39,22 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 __all__ = ["Storage", "normalise_question"]
+
+
+# The statements every question runs, built once: SQLAlchemy then reuses their compiled form without
+# computing a cache key each time (~0.4 ms of CPU per statement built afresh). Values are bound by name.
+_CHAT = bindparam("p_chat", type_=Person.chat_id.type)
+_NOW = bindparam("p_now", type_=Person.last_seen_at.type)
+_PERSON_READ = select(
+    Person.chat_id,
+    Person.language,
+    Person.city,
+    Person.consent_at,
+    select(Case.id).where(Case.person_id == Person.id, Case.status == "open").exists().label("open_case"),
+).where(Person.chat_id == _CHAT)
+_PERSON_SEEN = update(Person).where(Person.chat_id == _CHAT).values(last_seen_at=_NOW).returning(Person.id)
+_PERSON_ID = select(Person.id).where(Person.chat_id == _CHAT)
+_INSERT_TURN = insert(Turn)
 
 
 def normalise_question(text: str) -> str:
@@ -70,6 +85,17 @@ class Storage(Database):
             raise ValueError("max_turns must be at least 1")
         super().__init__(url, root=root, clock=clock)
         self.max_turns = max_turns
+        # One statement: nothing is deleted while the person has fewer turns (the subquery is NULL).
+        person = bindparam("p_person", type_=Turn.person_id.type)
+        oldest_kept = (
+            select(Turn.id)
+            .where(Turn.person_id == person)
+            .order_by(Turn.id.desc())
+            .offset(max_turns - 1)
+            .limit(1)
+            .scalar_subquery()
+        )
+        self._trim = delete(Turn).where(Turn.person_id == person, Turn.id < oldest_kept)
         self.cases = CaseStore(self)
         self.steps = CaseSteps(self)
         self.relayed = RelayedMessages(self)
@@ -95,13 +121,9 @@ class Storage(Database):
     async def get_person(self, chat_id: int) -> PersonData | None:
         """The person, and whether they have an open case (one read serves the consent check and the
         handoff's "is a caseworker on this conversation?")."""
-        is_open = (Case.person_id == Person.id, Case.status == "open")
-        open_case = select(Case.id).where(*is_open).exists().label("open_case")
-        stmt = select(Person.chat_id, Person.language, Person.city, Person.consent_at, open_case).where(
-            Person.chat_id == chat_id
+        row = await self.run(
+            lambda connection: connection.execute(_PERSON_READ, {"p_chat": chat_id}).one_or_none()
         )
-        async with self.session() as session, session.begin():
-            row = (await session.execute(stmt)).one_or_none()
         return None if row is None else record(PersonData, row)
 
     async def save_person(
@@ -166,15 +188,24 @@ class Storage(Database):
         if role not in ROLES:
             raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         now = self.clock()
-        async with self.session() as session, session.begin():
+
+        def unit(connection: Connection) -> None:
             # Only the person's own messages count as being seen.
-            person_id = await self._seen_person(session, chat_id, now, seen=role == "user")
-            session.add(
-                Turn(
-                    person_id=person_id, role=role, text=text, key=key, created_at=now, message_id=message_id
-                )
+            person_id = self._seen_person(connection, chat_id, now, seen=role == "user")
+            connection.execute(
+                _INSERT_TURN,
+                {
+                    "person_id": person_id,
+                    "role": role,
+                    "text": text,
+                    "key": key,
+                    "created_at": now,
+                    "message_id": message_id,
+                },
             )
-            await self._trim_turns(session, person_id)
+            self._trim_turns(connection, person_id)
+
+        await self.run(unit)
 
     async def add_exchange(
         self,
@@ -189,56 +220,46 @@ class Storage(Database):
         """A question and the bot's answer, in one transaction: both turns (``add_turn`` twice) and,
         with ``usage=(city, language, outcome)``, the outcome for the insights (``usage.record``)."""
         now = self.clock()
-        async with self.session() as session, session.begin():
-            person_id = await self._seen_person(session, chat_id, now, seen=True)
+
+        def unit(connection: Connection) -> None:
+            person_id = self._seen_person(connection, chat_id, now, seen=True)
             # Both turns in one INSERT (the ORM's unit of work would send two).
             turn = {"person_id": person_id, "key": key, "created_at": now}
-            await session.execute(
-                insert(Turn),
+            connection.execute(
+                _INSERT_TURN,
                 [
                     {**turn, "role": "user", "text": question, "message_id": message_id},
                     {**turn, "role": "bot", "text": answer, "message_id": None},
                 ],
                 execution_options={"render_nulls": True},  # the same columns: one statement
             )
-            await self._trim_turns(session, person_id)
+            self._trim_turns(connection, person_id)
             if usage is not None:
                 city, language, event = usage
-                await self.usage._add(session, person_id, city, language, key, event)
+                self.usage._add(connection, person_id, city, language, key, event)
 
-    async def _seen_person(self, session: AsyncSession, chat_id: int, now: datetime, *, seen: bool) -> int:
+        await self.run(unit)
+
+    def _seen_person(self, connection: Connection, chat_id: int, now: datetime, *, seen: bool) -> int:
         """The person's id, creating them if needed; ``seen``: mark them as seen ``now``.
 
-        Almost always the person exists: one UPDATE (or SELECT), which SQLAlchemy compiles once and
-        reuses. Only a new person costs the INSERT … ON CONFLICT, which it compiles every time."""
+        Almost always the person exists: one UPDATE (or SELECT), built once. Only a new person costs
+        the INSERT … ON CONFLICT, which is built every time."""
         if seen:
-            known = update(Person).where(Person.chat_id == chat_id).values(last_seen_at=now)
-            person_id = await session.scalar(
-                known.returning(Person.id), execution_options={"synchronize_session": False}
-            )
+            person_id = connection.scalar(_PERSON_SEEN, {"p_chat": chat_id, "p_now": now})
         else:
-            person_id = await session.scalar(select(Person.id).where(Person.chat_id == chat_id))
+            person_id = connection.scalar(_PERSON_ID, {"p_chat": chat_id})
         if person_id is None:
             upsert = self._upsert_person(
                 {"chat_id": chat_id, "created_at": now, "last_seen_at": now},
                 {"last_seen_at": now if seen else Person.last_seen_at},
             )
-            person_id = (await session.execute(upsert)).one().id
+            person_id = connection.execute(upsert).one().id
         return int(person_id)
 
-    async def _trim_turns(self, session: AsyncSession, person_id: int) -> None:
+    def _trim_turns(self, connection: Connection, person_id: int) -> None:
         """Keep only the person's newest ``max_turns`` turns."""
-        await session.flush()
-        # One statement: nothing is deleted while the person has fewer turns (the subquery is NULL).
-        oldest_kept = (
-            select(Turn.id)
-            .where(Turn.person_id == person_id)
-            .order_by(Turn.id.desc())
-            .offset(self.max_turns - 1)
-            .limit(1)
-            .scalar_subquery()
-        )
-        await changed(session, delete(Turn).where(Turn.person_id == person_id, Turn.id < oldest_kept))
+        changed_now(connection, self._trim, {"p_person": person_id})
 
     async def question_key(self, chat_id: int, message_id: int) -> tuple[bool, str | None]:
         """Whether the person's message ``message_id`` was taken as a question, and the key it was

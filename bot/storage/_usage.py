@@ -13,9 +13,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Connection, bindparam, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from ._database import Database, aware, changed, language_code
 from ._models import AuditEntry, Case, Person, Referral, Usage, UsagePerson
@@ -70,6 +69,13 @@ def _kept(event: str) -> bool:
     return event not in _NOT_KEPT
 
 
+# Built once (see bot/storage/_store.py): the pseudonym of a person, and one usage row.
+_PSEUDONYM = select(UsagePerson.pseudonym).where(
+    UsagePerson.person_id == bindparam("p_person", type_=UsagePerson.person_id.type)
+)
+_INSERT_USAGE = insert(Usage)
+
+
 @units_of_work  # a database briefly away or locked: each method is retried, bounded
 class UsageStore:
     """Record usage; read what the insights report needs for one city and period."""
@@ -80,40 +86,44 @@ class UsageStore:
     async def record(self, chat_id: int, city: str, language: str, key: str | None, event: str) -> None:
         """One question's outcome or one vote of the person ``chat_id`` (who must exist); the engine's
         outcomes that are not a question (greetings, asking for a person) are not kept."""
-        if _kept(event):
-            async with self._db.session() as session, session.begin():
-                person_id = await session.scalar(select(Person.id).where(Person.chat_id == chat_id))
-                if person_id is not None:
-                    await self._add(session, person_id, city, language, key, event)
+        if not _kept(event):
+            return
 
-    async def _add(
-        self, session: AsyncSession, person_id: int, city: str, language: str, key: str | None, event: str
+        def unit(connection: Connection) -> None:
+            person_id = connection.scalar(select(Person.id).where(Person.chat_id == chat_id))
+            if person_id is not None:
+                self._add(connection, person_id, city, language, key, event)
+
+        await self._db.run(unit)
+
+    def _add(
+        self, connection: Connection, person_id: int, city: str, language: str, key: str | None, event: str
     ) -> None:
         """``record`` inside the caller's transaction (``Storage.add_exchange``).
         Not retried on its own: the caller's unit of work is."""
         if not _kept(event):
             return
-        known = select(UsagePerson.pseudonym).where(UsagePerson.person_id == person_id)
-        pseudonym = await session.scalar(known)
+        pseudonym = connection.scalar(_PSEUDONYM, {"p_person": person_id})
         if pseudonym is None:
-            insert = postgresql.insert if self._db.engine.dialect.name == "postgresql" else sqlite.insert
+            upsert = postgresql.insert if self._db.engine.dialect.name == "postgresql" else sqlite.insert
             # A new person's pseudonym; of two at once, the first stays.
-            await session.execute(
-                insert(UsagePerson)
+            connection.execute(
+                upsert(UsagePerson)
                 .values(person_id=person_id, pseudonym=secrets.randbits(62))
                 .on_conflict_do_nothing(index_elements=[UsagePerson.person_id])
             )
-            pseudonym = await session.scalar(known)
+            pseudonym = connection.scalar(_PSEUDONYM, {"p_person": person_id})
         assert pseudonym is not None
-        session.add(
-            Usage(
-                city=city,
-                language=language_code(language),
-                key=key,
-                event=event,
-                pseudonym=pseudonym,
-                created_at=self._db.clock(),
-            )
+        connection.execute(
+            _INSERT_USAGE,
+            {
+                "city": city,
+                "language": language_code(language),
+                "key": key,
+                "event": event,
+                "pseudonym": pseudonym,
+                "created_at": self._db.clock(),
+            },
         )
 
     async def purge(self, before: datetime) -> int:
