@@ -23,6 +23,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Index,
+    Integer,
     SmallInteger,
     String,
     Text,
@@ -32,7 +33,6 @@ from sqlalchemy import (
     func,
     select,
     text,
-    true,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -111,6 +111,46 @@ class InboxStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._claim: Any = None
+        self._add: Any = None
+
+    def _claim_statement(self) -> Any:
+        """The claim, built once per store (with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL)."""
+        if self._claim is None:
+            earlier = aliased(InboxEntry)
+            head = ~exists().where(
+                earlier.state == "pending",
+                earlier.chat_key == InboxEntry.chat_key,
+                earlier.update_id < InboxEntry.update_id,
+            )
+            now = bindparam("p_now", type_=InboxEntry.claimed_until.type)
+            free = InboxEntry.claimed_until.is_(None) | (InboxEntry.claimed_until < now)
+            busy = bindparam("p_busy", expanding=True, type_=InboxEntry.update_id.type)
+            candidates = (
+                select(InboxEntry.update_id)
+                .where(InboxEntry.state == "pending", free, head, InboxEntry.update_id.not_in(busy))
+                .order_by(InboxEntry.update_id)
+                .limit(bindparam("p_limit", type_=Integer))
+            )
+            if self._db.engine.dialect.name == "postgresql":
+                candidates = candidates.with_for_update(skip_locked=True)
+            self._claim = (
+                update(InboxEntry)
+                .where(InboxEntry.update_id.in_(candidates.scalar_subquery()))
+                .values(
+                    claimed_by=bindparam("p_worker", type_=InboxEntry.claimed_by.type),
+                    claimed_until=bindparam("p_until", type_=InboxEntry.claimed_until.type),
+                    attempts=InboxEntry.attempts + 1,
+                )
+                .returning(
+                    InboxEntry.update_id,
+                    InboxEntry.chat_key,
+                    InboxEntry.data,
+                    InboxEntry.sent,
+                    InboxEntry.attempts,
+                )
+            )
+        return self._claim
 
     def _insert(self) -> Any:
         dialect = self._db.engine.dialect.name
@@ -133,10 +173,14 @@ class InboxStore:
         ]
         if not rows:
             return 0
-        stmt = self._insert().values(rows).on_conflict_do_nothing(index_elements=[InboxEntry.update_id])
-        return await self._db.run(
-            lambda connection: len(connection.execute(stmt.returning(InboxEntry.update_id)).all())
-        )
+        if self._add is None:  # built once; the rows go as parameters (one statement per batch)
+            self._add = (
+                self._insert()
+                .on_conflict_do_nothing(index_elements=[InboxEntry.update_id])
+                .returning(InboxEntry.update_id)
+            )
+        stmt = self._add
+        return await self._db.run(lambda connection: len(connection.execute(stmt, rows).all()))
 
     async def case_chats(self, topics: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
         """The person's chat id of the (newest) case in each forum topic (group chat id, thread id)."""
@@ -168,35 +212,15 @@ class InboxStore:
         if limit < 1:
             return []
         now = self._db.clock()
-        earlier = aliased(InboxEntry)
-        head = ~exists().where(
-            earlier.state == "pending",
-            earlier.chat_key == InboxEntry.chat_key,
-            earlier.update_id < InboxEntry.update_id,
-        )
-        free = InboxEntry.claimed_until.is_(None) | (InboxEntry.claimed_until < now)
-        candidates = (
-            select(InboxEntry.update_id)
-            .where(InboxEntry.state == "pending", free, head)
-            .where(InboxEntry.update_id.not_in(busy) if busy else true())
-            .order_by(InboxEntry.update_id)
-            .limit(limit)
-        )
-        if self._db.engine.dialect.name == "postgresql":
-            candidates = candidates.with_for_update(skip_locked=True)
-        stmt = (
-            update(InboxEntry)
-            .where(InboxEntry.update_id.in_(candidates.scalar_subquery()))
-            .values(claimed_by=worker, claimed_until=now + lease, attempts=InboxEntry.attempts + 1)
-            .returning(
-                InboxEntry.update_id,
-                InboxEntry.chat_key,
-                InboxEntry.data,
-                InboxEntry.sent,
-                InboxEntry.attempts,
-            )
-        )
-        rows = await self._db.run(lambda connection: connection.execute(stmt).all())
+        params = {
+            "p_now": now,
+            "p_until": now + lease,
+            "p_worker": worker,
+            "p_limit": limit,
+            "p_busy": list(busy),
+        }
+        stmt = self._claim_statement()
+        rows = await self._db.run(lambda connection: connection.execute(stmt, params).all())
         return sorted(
             (
                 InboxItem(
