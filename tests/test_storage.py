@@ -162,6 +162,46 @@ async def test_using_a_closed_storage_is_an_error(url: str) -> None:
 # People
 
 
+async def test_a_unit_of_work_that_fails_leaves_nothing_behind(storage: Storage) -> None:
+    """``Database.run``: one transaction — a unit that fails after writing has written nothing."""
+    await storage.save_person(7, language="en")
+
+    def unit(connection: Connection) -> None:
+        connection.execute(Person.__table__.update().values(language="uk"))
+        raise RuntimeError("the unit fails after its write")
+
+    with pytest.raises(RuntimeError, match="after its write"):
+        await storage.run(unit)
+    assert await storage.get_person(7) == PersonData(7, "en", None, None)
+    assert (
+        await storage.run(lambda connection: connection.scalar(select(func.count()).select_from(Person))) == 1
+    )
+
+
+async def test_a_write_waiting_for_sqlites_lock_does_not_stop_the_event_loop(tmp_path: Path) -> None:
+    """On SQLite a unit of work runs in a worker thread: while another connection holds the write lock,
+    the bot's other chats (the event loop) go on, and the write lands once the lock is free."""
+    import sqlite3
+
+    path = tmp_path / "locked.db"
+    async with Storage(f"sqlite+aiosqlite:///{path}") as store:
+        await store.save_person(1, language="en")
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # another process is writing
+            write = asyncio.create_task(store.add_turn(1, "user", "hello", message_id=1))
+            ticks = 0
+            for _ in range(20):  # the loop keeps running while the write waits
+                await asyncio.sleep(0.01)
+                ticks += 1
+            assert ticks == 20 and not write.done()
+            other.execute("COMMIT")
+            await asyncio.wait_for(write, timeout=30)
+        finally:
+            other.close()
+        assert [t.text for t in await store.recent_turns(1)] == ["hello"]
+
+
 async def test_save_person_creates_then_changes_only_the_given_fields(storage: Storage, clock: Clock) -> None:
     assert await storage.get_person(42) is None
     created = await storage.save_person(42, language="uk")
