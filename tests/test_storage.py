@@ -14,7 +14,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, func, inspect, select, text
+from sqlalchemy import Connection, func, inspect, select, text, update
 
 from bot.runtime import var_dir
 from bot.settings import ROOT, load_settings
@@ -167,7 +167,7 @@ async def test_a_unit_of_work_that_fails_leaves_nothing_behind(storage: Storage)
     await storage.save_person(7, language="en")
 
     def unit(connection: Connection) -> None:
-        connection.execute(Person.__table__.update().values(language="uk"))
+        connection.execute(update(Person).values(language="uk"))
         raise RuntimeError("the unit fails after its write")
 
     with pytest.raises(RuntimeError, match="after its write"):
