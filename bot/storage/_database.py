@@ -14,7 +14,7 @@ from sqlalchemy.engine import URL, Connection, CursorResult, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from ..clock import Clock, utcnow
-from ._migrate import database_url, migrate
+from ._migrate import database_url, migrate, sqlite_file
 
 __all__ = ["Database", "StorageClosedError", "aware", "changed", "changed_now", "language_code"]
 
@@ -99,8 +99,7 @@ class Database:
             raise
         self._engine = engine
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
-        database = self.url.database or ""
-        if sqlite_backend and database != ":memory:" and not database.startswith("file:") and database:
+        if sqlite_file(self.url) is not None:
             # The busiest units of work (``run``) go to a thread with SQLite's own driver: one
             # hand-off per unit instead of one per statement through aiosqlite (docs/benchmarks.md).
             self._threaded = create_engine(self.url.set(drivername="sqlite"))

@@ -13,6 +13,7 @@ handling it, the ids Telegram returned (never text), so that a replay does not s
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -111,50 +112,53 @@ class InboxStore:
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._claim: Any = None
-        self._add: Any = None
 
+    @functools.cached_property
     def _claim_statement(self) -> Any:
         """The claim, built once per store (with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL)."""
-        if self._claim is None:
-            earlier = aliased(InboxEntry)
-            head = ~exists().where(
-                earlier.state == "pending",
-                earlier.chat_key == InboxEntry.chat_key,
-                earlier.update_id < InboxEntry.update_id,
+        earlier = aliased(InboxEntry)
+        head = ~exists().where(
+            earlier.state == "pending",
+            earlier.chat_key == InboxEntry.chat_key,
+            earlier.update_id < InboxEntry.update_id,
+        )
+        now = bindparam("p_now", type_=InboxEntry.claimed_until.type)
+        free = InboxEntry.claimed_until.is_(None) | (InboxEntry.claimed_until < now)
+        busy = bindparam("p_busy", expanding=True, type_=InboxEntry.update_id.type)
+        candidates = (
+            select(InboxEntry.update_id)
+            .where(InboxEntry.state == "pending", free, head, InboxEntry.update_id.not_in(busy))
+            .order_by(InboxEntry.update_id)
+            .limit(bindparam("p_limit", type_=Integer))
+        )
+        if self._db.engine.dialect.name == "postgresql":
+            candidates = candidates.with_for_update(skip_locked=True)
+        return (
+            update(InboxEntry)
+            .where(InboxEntry.update_id.in_(candidates.scalar_subquery()))
+            .values(
+                claimed_by=bindparam("p_worker", type_=InboxEntry.claimed_by.type),
+                claimed_until=bindparam("p_until", type_=InboxEntry.claimed_until.type),
+                attempts=InboxEntry.attempts + 1,
             )
-            now = bindparam("p_now", type_=InboxEntry.claimed_until.type)
-            free = InboxEntry.claimed_until.is_(None) | (InboxEntry.claimed_until < now)
-            busy = bindparam("p_busy", expanding=True, type_=InboxEntry.update_id.type)
-            candidates = (
-                select(InboxEntry.update_id)
-                .where(InboxEntry.state == "pending", free, head, InboxEntry.update_id.not_in(busy))
-                .order_by(InboxEntry.update_id)
-                .limit(bindparam("p_limit", type_=Integer))
+            .returning(
+                InboxEntry.update_id,
+                InboxEntry.chat_key,
+                InboxEntry.data,
+                InboxEntry.sent,
+                InboxEntry.attempts,
             )
-            if self._db.engine.dialect.name == "postgresql":
-                candidates = candidates.with_for_update(skip_locked=True)
-            self._claim = (
-                update(InboxEntry)
-                .where(InboxEntry.update_id.in_(candidates.scalar_subquery()))
-                .values(
-                    claimed_by=bindparam("p_worker", type_=InboxEntry.claimed_by.type),
-                    claimed_until=bindparam("p_until", type_=InboxEntry.claimed_until.type),
-                    attempts=InboxEntry.attempts + 1,
-                )
-                .returning(
-                    InboxEntry.update_id,
-                    InboxEntry.chat_key,
-                    InboxEntry.data,
-                    InboxEntry.sent,
-                    InboxEntry.attempts,
-                )
-            )
-        return self._claim
+        )
 
-    def _insert(self) -> Any:
-        dialect = self._db.engine.dialect.name
-        return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(InboxEntry)
+    @functools.cached_property
+    def _add_statement(self) -> Any:
+        """The insert of new updates, built once per store; the rows go as its parameters."""
+        insert = postgresql.insert if self._db.engine.dialect.name == "postgresql" else sqlite.insert
+        return (
+            insert(InboxEntry)
+            .on_conflict_do_nothing(index_elements=[InboxEntry.update_id])
+            .returning(InboxEntry.update_id)
+        )
 
     async def add(self, updates: Iterable[tuple[int, str, JSON]]) -> int:
         """Store updates (update id, chat key, JSON) in one transaction; ones already known are skipped.
@@ -173,13 +177,7 @@ class InboxStore:
         ]
         if not rows:
             return 0
-        if self._add is None:  # built once; the rows go as parameters (one statement per batch)
-            self._add = (
-                self._insert()
-                .on_conflict_do_nothing(index_elements=[InboxEntry.update_id])
-                .returning(InboxEntry.update_id)
-            )
-        stmt = self._add
+        stmt = self._add_statement
         return await self._db.run(lambda connection: len(connection.execute(stmt, rows).all()))
 
     async def case_chats(self, topics: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
@@ -219,7 +217,7 @@ class InboxStore:
             "p_limit": limit,
             "p_busy": list(busy),
         }
-        stmt = self._claim_statement()
+        stmt = self._claim_statement
         rows = await self._db.run(lambda connection: connection.execute(stmt, params).all())
         return sorted(
             (

@@ -20,14 +20,23 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK = 0x1B7E_6A10
 
 
+def sqlite_file(url: URL) -> str | None:
+    """The path of a SQLite database file in ``url``; None for another backend or an in-memory or
+    ``file:`` URI database."""
+    if url.get_backend_name() != "sqlite":
+        return None
+    database = url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return database
+
+
 def database_url(url: str | URL, root: Path | None = None) -> URL:
     """Parse a SQLAlchemy URL; a relative SQLite path is taken from ``root`` (the deployment's
     ``settings.root``, where ``var/`` is) and its folder created. Without a root it must be absolute."""
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return parsed
-    database = parsed.database or ""
-    if database in ("", ":memory:") or database.startswith("file:"):
+    database = sqlite_file(parsed)
+    if database is None:
         return parsed
     path = Path(database)
     if not path.is_absolute():

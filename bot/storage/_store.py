@@ -223,7 +223,7 @@ class Storage(Database):
 
         def unit(connection: Connection) -> None:
             person_id = self._seen_person(connection, chat_id, now, seen=True)
-            # Both turns in one INSERT (the ORM's unit of work would send two).
+            # Both turns in one statement.
             turn = {"person_id": person_id, "key": key, "created_at": now}
             connection.execute(
                 _INSERT_TURN,
@@ -231,7 +231,6 @@ class Storage(Database):
                     {**turn, "role": "user", "text": question, "message_id": message_id},
                     {**turn, "role": "bot", "text": answer, "message_id": None},
                 ],
-                execution_options={"render_nulls": True},  # the same columns: one statement
             )
             self._trim_turns(connection, person_id)
             if usage is not None:
