@@ -36,7 +36,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, aliased, mapped_column
 
 from ._database import Database, aware, changed, changed_now
@@ -152,12 +152,21 @@ class InboxStore:
 
     @functools.cached_property
     def _add_statement(self) -> Any:
-        """The insert of new updates, built once per store; the rows go as its parameters."""
-        insert = postgresql.insert if self._db.engine.dialect.name == "postgresql" else sqlite.insert
-        return (
-            insert(InboxEntry)
-            .on_conflict_do_nothing(index_elements=[InboxEntry.update_id])
-            .returning(InboxEntry.update_id)
+        """The insert of one new update, skipped when the update is already stored.
+
+        Written out because SQLAlchemy cannot cache its dialects' ``on_conflict_do_nothing``
+        construct: built that way, the insert was compiled afresh for every batch (~0.5 ms of CPU).
+        The same text runs on SQLite and PostgreSQL; values go through the columns' own types."""
+        columns = InboxEntry.__table__.c
+        return text(
+            "INSERT INTO inbox (update_id, chat_key, state, data, attempts, received_at) "
+            "VALUES (:update_id, :chat_key, 'pending', :data, 0, :received_at) "
+            "ON CONFLICT (update_id) DO NOTHING RETURNING update_id"
+        ).bindparams(
+            *(
+                bindparam(name, type_=columns[name].type)
+                for name in ("update_id", "chat_key", "data", "received_at")
+            )
         )
 
     async def add(self, updates: Iterable[tuple[int, str, JSON]]) -> int:
@@ -168,9 +177,7 @@ class InboxStore:
             {
                 "update_id": update_id,
                 "chat_key": chat_key,
-                "state": "pending",
                 "data": json.dumps(data, ensure_ascii=True, separators=(",", ":")),
-                "attempts": 0,
                 "received_at": now,
             }
             for update_id, chat_key, data in updates
@@ -178,7 +185,11 @@ class InboxStore:
         if not rows:
             return 0
         stmt = self._add_statement
-        return await self._db.run(lambda connection: len(connection.execute(stmt, rows).all()))
+
+        def unit(connection: Connection) -> int:
+            return sum(connection.execute(stmt, row).first() is not None for row in rows)
+
+        return await self._db.run(unit)
 
     async def case_chats(self, topics: Iterable[tuple[int, int]]) -> dict[tuple[int, int], int]:
         """The person's chat id of the (newest) case in each forum topic (group chat id, thread id)."""

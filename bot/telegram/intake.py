@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 # pg_advisory_lock key of "the leader": polls getUpdates (or sets the webhook) and runs the jobs.
 LEADER_LOCK = 0x1B7E_6A11
+# Seconds a long poll may take beyond its own timeout before the connection counts as lost.
+READ_MARGIN = 5.0
 
 
 class Leadership:
@@ -118,8 +120,16 @@ class Poller:
         failures = 0
         while True:
             try:
-                updates = await self.bot.get_updates(
-                    offset=offset, timeout=self.timeout, allowed_updates=Update.ALL_TYPES
+                # The updates as Telegram sent them (JSON): they are stored, and only the inbox turns
+                # one into an Update when it is handled, not every update of every batch here too.
+                result = await self.bot.do_api_request(
+                    "getUpdates",
+                    api_kwargs={
+                        "offset": offset,
+                        "timeout": self.timeout,
+                        "allowed_updates": list(Update.ALL_TYPES),
+                    },
+                    read_timeout=self.timeout + READ_MARGIN,
                 )
             except InvalidToken:
                 logger.critical("Telegram refused the bot token; polling stops")
@@ -130,11 +140,16 @@ class Poller:
                 await asyncio.sleep(min(failures, 10))
                 continue
             failures = 0
-            if not updates:
+            updates = result if isinstance(result, list) else []
+            batch = [u for u in updates if isinstance(u, dict) and isinstance(u.get("update_id"), int)]
+            if len(batch) < len(updates):
+                logger.error(
+                    "getUpdates returned %d items that are not updates; skipped", len(updates) - len(batch)
+                )
+            if not batch:
                 continue
-            batch = [json.loads(update.to_json()) for update in updates]
             await self._store(batch)
-            offset = updates[-1].update_id + 1
+            offset = max(u["update_id"] for u in batch) + 1
 
     async def _store(self, batch: list[dict[str, Any]]) -> None:
         failures = 0
