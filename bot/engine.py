@@ -273,11 +273,18 @@ class Engine:
         return key not in self._content_keys or nearest is None or nearest >= nlu.nearest_min
 
     def _best_part(self, result: Classification) -> tuple[str, float] | None:
-        """The most confident content key among a long message's sentences, if one is sure enough."""
+        """The most confident content key among a long message's sentences, if one is sure enough.
+
+        Never the emergency: whether a sentence means danger is ``urgency``'s to say, with the
+        thresholds ``make tune`` chose (a sentence read as an emergency below
+        ``emergency_sentence_confidence`` answered with the emergency numbers all the same: "this
+        office is killing me" raised the alarm that way, past every tuned threshold)."""
         candidates = [
             (part.confidence, part.key)
             for part in result.parts
-            if part.key in self._content_keys and self._on_topic(part.key, part.confidence, part.nearest)
+            if part.key in self._content_keys
+            and part.key != EMERGENCY
+            and self._on_topic(part.key, part.confidence, part.nearest)
         ]
         if not candidates:
             return None

@@ -172,6 +172,23 @@ async def test_a_long_story_is_answered_from_its_most_confident_sentence(make_en
     assert reply.outcome is not Outcome.ANSWER
 
 
+async def test_a_sentence_raises_the_alarm_only_through_the_tuned_threshold(make_engine) -> None:  # type: ignore[no-untyped-def]
+    # "This office is literally killing me. Can my landlord keep the deposit?": the first sentence read
+    # as the emergency (0.59), the most confident sentence but below emergency_sentence_confidence
+    # (0.6 here), the second as a tenancy question.
+    body = parse_result(
+        [("greet", 0.40), ("housing.tenant_rights", 0.30)],
+        parts=[("safety.emergency", 0.59, 0.9), ("housing.tenant_rights", 0.56, 0.8)],
+    )
+    reply = await make_engine(server(body)).ask("This office is killing me. Deposit?", "prague", "en")
+    assert not reply.urgent and reply.outcome is Outcome.ANSWER and reply.key == "housing.tenant_rights"
+    # At the threshold the sentence raises it, with its reason, and the tenancy answer follows.
+    body["parts"][0]["confidence"] = 0.6
+    reply = await make_engine(server(body)).ask("He is hitting me. Deposit?", "prague", "en")
+    assert reply.urgent and reply.urgent_reason == "sentence"
+    assert reply.followup is not None and reply.followup.key == "housing.tenant_rights"
+
+
 async def test_a_question_far_from_every_example_gets_no_confident_answer(make_engine) -> None:  # type: ignore[no-untyped-def]
     near_miss = parse_result([("permit.renewal", 0.83), ("permit.permanent", 0.08)], nearest=0.31)
     reply = await make_engine(server(near_miss)).ask("how do i renew my netflix subscription", "prague", "en")
