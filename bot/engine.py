@@ -238,8 +238,7 @@ class Engine:
         """Why the message may be about someone in danger, or None.
 
         "signal": a danger signal anywhere in the text; "detector": the emergency detector on the whole
-        message; "sentence": a sentence that the model itself reads as an emergency, confidently or
-        with the detector's score for that sentence high enough as well; "key": the model's
+        message; "sentence": a sentence that the model itself reads as an emergency; "key": the model's
         best key is the emergency (at any confidence: recall first), or its probability is high
         enough. Sentences count only through the model's own key for them: the detector's score on
         single sentences of sad but safe stories raised too many false alarms. ``nlu``: other
@@ -254,24 +253,10 @@ class Engine:
             p.key == EMERGENCY and p.confidence >= nlu.emergency_sentence_confidence for p in result.parts
         ):
             return "sentence"
-        if self._sentence_agrees(result, nlu.emergency_sentence_detector_threshold):
-            return "sentence"
         emergency = next((s.confidence for s in result.ranking if s.key == EMERGENCY), 0.0)
         if result.key == EMERGENCY or emergency >= nlu.emergency_threshold:
             return "key"
         return None
-
-    @staticmethod
-    def _sentence_agrees(result: Classification, threshold: float | None) -> bool:
-        """The sentence the emergency detector rates highest reaches ``threshold`` and is the
-        emergency by the model's own reading too (at any confidence): two readings of one sentence
-        agreeing. A danger buried after a question about papers ("…what documents do I need? Also my
-        daughter is shaking and her eyes rolled back, can it wait until tomorrow?") is diluted in the
-        whole message, where neither reading reaches its threshold."""
-        index = result.emergency_part
-        if threshold is None or index is None or not 0 <= index < len(result.parts):
-            return False
-        return result.emergency >= threshold and result.parts[index].key == EMERGENCY
 
     def _emergency(
         self, city: str, language: str, detection: Detection | None, reason: str, confidence: float = 1.0

@@ -58,8 +58,6 @@ class NLUSettings(_Model):
     emergency_threshold: float = Field(0.3, ge=0, le=1)
     emergency_detector_threshold: float = Field(0.45, ge=0, le=1)
     emergency_sentence_confidence: float = Field(0.6, ge=0, le=1)
-    # None: off (the detector's score on single sentences is not used).
-    emergency_sentence_detector_threshold: float | None = Field(None, ge=0, le=1)
     nearest_min: float = Field(0.0, ge=-1, le=1)
     alternatives: int = Field(3, ge=1, le=8)
     alternative_min_confidence: float = Field(0.05, ge=0, le=1)

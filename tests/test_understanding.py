@@ -189,41 +189,6 @@ async def test_a_sentence_raises_the_alarm_only_through_the_tuned_threshold(make
     assert reply.followup is not None and reply.followup.key == "housing.tenant_rights"
 
 
-def sentence_rule(engine: Engine, threshold: float) -> Engine:
-    nlu = engine.settings.nlu.model_copy(update={"emergency_sentence_detector_threshold": threshold})
-    engine.settings = engine.settings.model_copy(update={"nlu": nlu})
-    return engine
-
-
-async def test_a_danger_buried_after_a_question_is_caught_when_both_readings_of_its_sentence_agree(
-    make_engine,  # type: ignore[no-untyped-def]
-) -> None:
-    # "What do I need for the deposit? Also my daughter is shaking and her eyes rolled back, can it
-    # wait until tomorrow?": diluted in the whole message (detector 0.02); the second sentence is
-    # rated 0.86 by the detector and read as the emergency by the model, at 0.45 only.
-    body = parse_result(
-        [("housing.tenant_rights", 0.62)],
-        emergency=0.86,
-        part=1,
-        parts=[("housing.tenant_rights", 0.7, 0.8), ("safety.emergency", 0.45, 0.8)],
-    )
-    body["emergency"]["whole"] = 0.02
-    text = "Deposit? Also my daughter is shaking and her eyes rolled back, can it wait?"
-    engine = make_engine(server(body))
-    assert not (await engine.ask(text, "prague", "en")).urgent  # off unless configured
-    sentence_rule(engine, 0.8)
-    reply = await engine.ask(text, "prague", "en")
-    assert reply.urgent and reply.urgent_reason == "sentence"
-    assert reply.followup is not None and reply.followup.key == "housing.tenant_rights"
-    # One reading alone is not enough: the model reads the sentence as a tenancy question...
-    body["parts"][1]["name"] = "housing.tenant_rights"
-    assert not (await make_engine(server(body)).ask(text, "prague", "en")).urgent
-    # ...or the detector's score for it is below the threshold.
-    body["parts"][1]["name"], body["emergency"]["score"] = "safety.emergency", 0.79
-    engine = sentence_rule(make_engine(server(body)), 0.8)
-    assert not (await engine.ask(text, "prague", "en")).urgent
-
-
 async def test_a_question_far_from_every_example_gets_no_confident_answer(make_engine) -> None:  # type: ignore[no-untyped-def]
     near_miss = parse_result([("permit.renewal", 0.83), ("permit.permanent", 0.08)], nearest=0.31)
     reply = await make_engine(server(near_miss)).ask("how do i renew my netflix subscription", "prague", "en")
@@ -389,38 +354,6 @@ def test_thresholds_are_chosen_recall_first_on_development_messages(make_engine)
     assert high.caught == 2 and high.missed[0].key == "housing.tenant_rights"
     # What one emergency fewer would buy: 0.7 misses one and raises no false alarm at all.
     assert [(c.caught, c.false_alarms) for c in frontier(choices)] == [(3, 1), (2, 0)]
-
-
-def test_tune_tries_the_sentence_rule_off_and_on(make_engine) -> None:  # type: ignore[no-untyped-def]
-    from bot.tools.realistic import Item
-    from bot.tools.tune import Scored, choose, evaluate, grid
-    from nlu import Classification, PartScore
-
-    def scored(style: str, part_key: str, part_score: float) -> Scored:
-        result = Classification(
-            "permit.renewal",
-            0.6,
-            (IntentScore("permit.renewal", 0.6),),
-            emergency=part_score,
-            emergency_part=1,
-            emergency_whole=0.01,
-            parts=(PartScore("permit.renewal", 0.8, 0.8), PartScore(part_key, 0.5, 0.8)),
-        )
-        return Scored(Item("en", f"{style} {part_key} {part_score}", "permit.renewal", style), result, False)
-
-    buried = scored("emergency", "safety.emergency", 0.85)  # caught only by the sentence rule
-    office = scored("distress", "safety.emergency", 0.75)  # "this office is killing me"
-    grief = scored("distress", "permit.renewal", 0.95)  # the model reads it as the question
-    urgency = make_engine(server(parse_result([("greet", 1.0)]))).urgency
-    values = {"emergency_sentence_detector_threshold": (None, 0.7, 0.8, 0.9)}
-    messages = [buried, office, grief]
-    choices = [evaluate(messages, nlu, urgency, tuple(values)) for nlu in grid(NLUSettings(), values)]
-    by_value = {c.thresholds["emergency_sentence_detector_threshold"]: c for c in choices}
-    assert (by_value[None].caught, by_value[None].false_alarms) == (0, 0)
-    assert (by_value[0.7].caught, by_value[0.7].false_alarms) == (1, 1)
-    assert (by_value[0.9].caught, by_value[0.9].false_alarms) == (0, 0)
-    # Recall first: the one emergency, with the fewest false alarms (0.8 rises above the office).
-    assert choose(choices).thresholds == {"emergency_sentence_detector_threshold": 0.8}
 
 
 # Figurative or negated danger words, one per language, each with the same danger word meant for real.

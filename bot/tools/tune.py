@@ -39,12 +39,10 @@ from .realistic import Item, load_realistic
 __all__ = ["Choice", "Scored", "add_parser", "choose", "choose_words", "evaluate_words", "grid"]
 
 # The thresholds the tool moves, and the values it tries for each.
-GRID: dict[str, tuple[float | None, ...]] = {
+GRID: dict[str, tuple[float, ...]] = {
     "emergency_detector_threshold": tuple(round(0.25 + 0.05 * i, 2) for i in range(14)),  # 0.25-0.90
     "emergency_threshold": (0.2, 0.3, 0.4, 0.5, 0.6),
     "emergency_sentence_confidence": (0.5, 0.6, 0.7, 0.8, 0.9),
-    # None: the detector's score on single sentences is not used.
-    "emergency_sentence_detector_threshold": (None, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95),
 }
 
 
@@ -93,9 +91,9 @@ class Choice:
         return self.false_alarms / self.others if self.others else 0.0
 
 
-def grid(base: NLUSettings, values: dict[str, Sequence[float | None]] | None = None) -> list[NLUSettings]:
+def grid(base: NLUSettings, values: dict[str, Sequence[float]] | None = None) -> list[NLUSettings]:
     """Every combination of the thresholds in ``values`` (default ``GRID``), other settings as ``base``."""
-    chosen: dict[str, Sequence[float | None]] = dict(values or GRID)
+    chosen: dict[str, Sequence[float]] = dict(values or GRID)
     names = list(chosen)
     return [
         base.model_copy(update=dict(zip(names, combination, strict=True)))
@@ -168,12 +166,7 @@ def choose(choices: Sequence[Choice]) -> Choice:
     """Recall first, then the fewest false alarms, then the lowest thresholds."""
     if not choices:
         raise ValueError("nothing to choose from")
-    return min(choices, key=lambda c: (-c.caught, c.false_alarms, _height(c)))
-
-
-def _height(choice: Choice) -> float:
-    """How high a combination's thresholds are, all together (one that is off counts as 1)."""
-    return sum(1.0 if value is None else value for value in choice.thresholds.values())
+    return min(choices, key=lambda c: (-c.caught, c.false_alarms, sum(c.thresholds.values())))
 
 
 async def score(services: Services, items: Sequence[Item], concurrency: int = 4) -> list[Scored]:
@@ -191,8 +184,7 @@ async def score(services: Services, items: Sequence[Item], concurrency: int = 4)
 def _row(label: str, choice: Choice, values: str | None = None) -> str:
     if values is None:
         values = " | ".join(
-            f"{v:.2f}" if isinstance(v, float) else "off" if v is None else str(v)
-            for v in choice.thresholds.values()
+            f"{v:.2f}" if isinstance(v, float) else str(v) for v in choice.thresholds.values()
         )
     return (
         f"| {label} | {values} | {choice.caught}/{choice.emergencies} ({choice.recall:.1%}) "
@@ -203,7 +195,7 @@ def _row(label: str, choice: Choice, values: str | None = None) -> str:
 def frontier(choices: Sequence[Choice], levels: int = 4) -> list[Choice]:
     """The fewest false alarms at each of the highest recall levels: what one emergency more costs."""
     best: dict[int, Choice] = {}
-    for choice in sorted(choices, key=lambda c: (c.false_alarms, _height(c))):
+    for choice in sorted(choices, key=lambda c: (c.false_alarms, sum(c.thresholds.values()))):
         best.setdefault(choice.caught, choice)
     return [best[caught] for caught in sorted(best, reverse=True)[:levels]]
 
