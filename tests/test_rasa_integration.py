@@ -65,6 +65,9 @@ MIN_ACCURACY_OVERALL = 0.92
 # emergencies and make tune chose emergency_sentence_confidence 0.5 (recall first). A fifth round
 # (another new writer) measured once with it: 156/160 emergencies, 28/160 false alarms. All five
 # rounds: top-1 95.0 %, emergencies 949/963 (98.5 %), false alarms 7.7 % (distressing 25 %).
+# With 12 situations and 5-6 not-emergencies more per language in content/safety/ (the kinds the
+# fourth and fifth rounds missed) and the thresholds make tune then chose (0.45, 0.4, 0.6): top-1
+# 94.8 %, emergencies 951/963 (98.8 %), false alarms 6.4 % (distressing 21 %).
 REALISTIC_GATES = [
     ("top1", 0.94, True),
     ("confident_wrong", 0.02, False),
