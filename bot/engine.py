@@ -9,7 +9,7 @@ from nlu import Classification, IntentScore, NLUClient, NLUError, NLUUnavailable
 from .i18n import Catalogues
 from .knowledge import EMERGENCY_KEY, KnowledgeBase
 from .language import Detection, LanguageDetector, native_name
-from .lexical import LANGUAGE_NEIGHBOURS, TOPIC_NEIGHBOURS, LexicalMatcher
+from .lexical import LANGUAGE_NEIGHBOURS, LANGUAGE_SHARE_DECIDES, TOPIC_NEIGHBOURS, LexicalMatcher
 from .replies import InvalidQuestion, Outcome, Reply, UnknownCity
 from .settings import NLUSettings, Settings
 
@@ -149,7 +149,9 @@ class Engine:
             text, max(TOPIC_NEIGHBOURS, LANGUAGE_NEIGHBOURS, nlu.degraded_emergency_neighbours)
         )
         # The nearest examples' languages stand in for the model's language identifier.
-        detection = self.detector.detect(text, prior, hint=nearest.languages(LANGUAGE_NEIGHBOURS))
+        detection = self.detector.detect(
+            text, prior, hint=nearest.languages(LANGUAGE_NEIGHBOURS), hint_confidence=LANGUAGE_SHARE_DECIDES
+        )
         language = detection.language
         if signal is None:
             signal = self.kb.safety.signals.find(text) is not None

@@ -141,33 +141,40 @@ class LanguageDetector:
             for value in self._detector.compute_language_confidence_values(text)
         }
 
-    def transliterated(self, text: str, hint: Sequence[IntentScore]) -> str | None:
+    def transliterated(
+        self, text: str, hint: Sequence[IntentScore], hint_confidence: float | None = None
+    ) -> str | None:
         """The language of ``text`` when it is one of ours typed in Latin letters, per the model's ``hint``.
 
         Character statistics (lingua) read "kak prodlit vnzh" as Slovak or Croatian; the NLU model's
-        language identifier learnt transliteration from the example questions.
+        language identifier learnt transliteration from the example questions. ``hint_confidence``:
+        how sure the hint must be, when not the identifier's own ``self.hint_confidence``.
         """
+        least = self.hint_confidence if hint_confidence is None else hint_confidence
         if not hint or script_of_text(text) != "LATIN" or letter_count(text) < self.min_letters:
             return None  # a few Latin letters say too little to leave lingua's reading
         top = hint[0]
-        if (
-            top.key in self._scripts
-            and self._scripts[top.key] != "LATIN"
-            and top.confidence >= self.hint_confidence
-        ):
+        if top.key in self._scripts and self._scripts[top.key] != "LATIN" and top.confidence >= least:
             return top.key
         return None
 
-    def detect(self, text: str, prior: str | None = None, hint: Sequence[IntentScore] = ()) -> Detection:
+    def detect(
+        self,
+        text: str,
+        prior: str | None = None,
+        hint: Sequence[IntentScore] = (),
+        hint_confidence: float | None = None,
+    ) -> Detection:
         """The language to answer ``text`` in, given the person's current language ``prior``.
 
-        ``hint`` is the NLU model's language ranking; it decides for transliterated text.
+        ``hint`` is the NLU model's language ranking (or the nearest examples' languages, with their
+        own ``hint_confidence``); it decides for transliterated text.
         """
         prior = prior if prior in self.languages else None
         fallback = prior or self.default
         if letter_count(text) == 0:
             return Detection(fallback, 0.0, None, switched=False)
-        translit = self.transliterated(text, hint)
+        translit = self.transliterated(text, hint, hint_confidence)
         if translit is not None:
             keep = prior is not None and (prior == translit or self._scripts[prior] != "LATIN")
             if keep:

@@ -28,11 +28,16 @@ from operator import itemgetter
 
 from nlu import IntentScore, normalise
 
-__all__ = ["LANGUAGE_NEIGHBOURS", "TOPIC_NEIGHBOURS", "LexicalMatcher", "Nearest"]
+__all__ = ["LANGUAGE_NEIGHBOURS", "LANGUAGE_SHARE_DECIDES", "TOPIC_NEIGHBOURS", "LexicalMatcher", "Nearest"]
 
 # How many nearest examples the topics are ranked from, and the languages read from.
 TOPIC_NEIGHBOURS = 20
 LANGUAGE_NEIGHBOURS = 10
+# The share of those examples a language needs to decide for text typed in Latin letters. Shares
+# spread over more languages than the model's identifier's confidences do (the Slavic languages
+# share trigrams), so less than its 0.4: on the realistic set, 0.3 reads 90 of 107 transliterated
+# messages right instead of 88, all messages 97.2 % instead of 97.3 %.
+LANGUAGE_SHARE_DECIDES = 0.3
 
 
 def _trigrams(text: str) -> Counter[str]:
