@@ -45,6 +45,11 @@ LEADER_LOCK = 0x1B7E_6A11
 READ_MARGIN = 5.0
 
 
+def _is_update(item: Any) -> bool:
+    """Whether ``item`` (JSON from Telegram) is an update: an object with an integer ``update_id``."""
+    return isinstance(item, dict) and isinstance(item.get("update_id"), int)
+
+
 class Leadership:
     """Whether this process is the one that polls Telegram and runs the periodic jobs."""
 
@@ -141,7 +146,7 @@ class Poller:
                 continue
             failures = 0
             updates = result if isinstance(result, list) else []
-            batch = [u for u in updates if isinstance(u, dict) and isinstance(u.get("update_id"), int)]
+            batch = [u for u in updates if _is_update(u)]
             if len(batch) < len(updates):
                 logger.error(
                     "getUpdates returned %d items that are not updates; skipped", len(updates) - len(batch)
@@ -174,7 +179,7 @@ class _WebhookHandler(tornado.web.RequestHandler):
             raise tornado.web.HTTPError(403)
         try:
             update = json.loads(self.request.body)
-            if not isinstance(update, dict) or not isinstance(update.get("update_id"), int):
+            if not _is_update(update):
                 raise ValueError("not an update")
         except ValueError:
             raise tornado.web.HTTPError(400) from None
