@@ -335,3 +335,37 @@ async def test_of_two_workers_one_runs_the_jobs_and_the_other_takes_over_when_it
                 await leader.aclose()  # a stops (or dies: its database connection goes either way)
                 async with asyncio.timeout(20):
                     await ran["b"].wait()  # b leads within a few seconds
+
+
+@pytest.mark.postgres
+async def test_a_leader_whose_connection_broke_leads_again_at_once_unless_another_worker_took_over(
+    request: pytest.FixtureRequest,
+) -> None:
+    """The advisory lock goes with its connection (a restarted server, a cut session). The worker
+    takes it again in the same check if nobody else has, so polling does not pause for a whole
+    ``LEAD_INTERVAL``; if another worker took it meanwhile, this one stops leading."""
+    from sqlalchemy import text
+
+    from bot.telegram.intake import Leadership
+
+    server: PostgresServer = request.getfixturevalue("postgres")
+    url = server.create_database("leader_again")
+
+    async def cut(storage: Storage, leadership: Leadership) -> None:
+        assert leadership._connection is not None
+        pid = (await leadership._connection.exec_driver_sql("SELECT pg_backend_pid()")).scalar()
+        async with storage.engine.connect() as other:
+            assert await other.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+    async with Storage(url) as first, Storage(url) as second:
+        a, b = Leadership(first), Leadership(second)
+        assert await a.acquire()
+        assert not await b.acquire()
+        await cut(first, a)
+        assert await a.acquire()  # taken again at once
+        assert not await b.acquire()
+        await cut(first, a)
+        assert await b.acquire()  # b checked first this time
+        assert not await a.acquire()
+        await a.release()
+        await b.release()

@@ -34,6 +34,7 @@ PEOPLE = [
     ("ar", "rubano"),
 ]
 QUESTIONS = 6  # per person
+REPLY_WAIT = 30.0  # seconds a person waits for each reply before the test fails
 APOLOGY = "Sorry, something went wrong on my side."
 
 
@@ -73,7 +74,10 @@ async def test_postgresql_restarted_while_people_ask_every_question_is_answered(
         replies = []
         for text in examples[lang]:
             sent = time.monotonic()
-            [reply] = await chat.replies(chat.user.send(text))
+            # The property is "answered, once"; the time is reported. A worker that lost its
+            # leadership with the server takes it again, and on a loaded machine that can take
+            # longer than an ordinary reply.
+            [reply] = await chat.replies(chat.user.send(text), timeout=REPLY_WAIT)
             slowest = max(slowest, time.monotonic() - sent)
             replies.append(reply)
             answered += 1

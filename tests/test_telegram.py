@@ -49,8 +49,14 @@ class Chat:
     def __init__(self, api: FakeBotAPI, user: Any, services: Services) -> None:
         self.api, self.user, self.services = api, user, services
 
-    async def replies(self, action: Awaitable[Any], count: int = 1) -> list[JSON]:
-        """Do ``action`` and return the next ``count`` messages the bot sends to this chat."""
+    async def replies(
+        self,
+        action: Awaitable[Any],
+        count: int = 1,
+        timeout: float = 10.0,  # noqa: ASYNC109 - passed on to the Bot-API server's bounded wait
+    ) -> list[JSON]:
+        """Do ``action`` and return the next ``count`` messages the bot sends to this chat (each
+        within ``timeout`` seconds)."""
         mark = len(self.api.calls)
         await action
         found: list[JSON] = []
@@ -58,6 +64,7 @@ class Chat:
             call = await self.api.wait_for(
                 "sendMessage",
                 lambda c: c.params.get("chat_id") in {self.user.id, str(self.user.id)},
+                timeout=timeout,
                 since=mark,
             )
             mark = self.api.calls.index(call) + 1

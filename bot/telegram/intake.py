@@ -71,9 +71,9 @@ class Leadership:
                 await self._connection.execute(text("SELECT 1"))
                 await self._connection.commit()
                 return True
-            except Exception:
+            except Exception:  # the connection broke (e.g. the server restarted): the lock went with it
                 await self.release()
-                return False
+            # Take it again at once if nobody else has; else this worker stops polling.
         connection = await self.storage.engine.connect()
         try:
             lock = text("SELECT pg_try_advisory_lock(:key)")
@@ -141,7 +141,8 @@ class Poller:
                 return
             except (NetworkError, Conflict, TelegramError) as exc:
                 failures += 1
-                logger.warning("getUpdates failed (%s); retrying", type(exc).__name__)
+                # python-telegram-bot's own wording (e.g. "Pool timeout"), never a person's text.
+                logger.warning("getUpdates failed (%s: %s); retrying", type(exc).__name__, exc.message)
                 await asyncio.sleep(min(failures, 10))
                 continue
             failures = 0

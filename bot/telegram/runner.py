@@ -40,6 +40,8 @@ READY = "The bot is running"
 DONE_RETENTION = timedelta(days=1)
 # How often a worker that does not lead tries to; how often the leader purges finished updates.
 LEAD_INTERVAL = 5.0
+# How soon a worker tries again when the database did not answer the leadership check.
+LEAD_RETRY = 1.0
 PURGE_INTERVAL = 3600.0
 
 
@@ -62,6 +64,7 @@ class _Leader:
         self.leading = False
         self.registered = False
         self._purged = 0.0
+        self.checked = True  # whether the last check got an answer from the database
 
     def _jobs(self, run: bool) -> None:
         queue = self.application.job_queue
@@ -75,9 +78,10 @@ class _Leader:
     async def step(self) -> None:
         try:
             leading = await self.leadership.acquire()
+            self.checked = True
         except Exception as exc:
             logger.warning("leadership check failed (%s)", type(exc).__name__)
-            leading = False
+            leading, self.checked = False, False
         if leading and not self.leading:
             logger.info("this worker leads: it takes Telegram's updates and runs the periodic jobs")
             if self.poller is not None:
@@ -106,7 +110,7 @@ class _Leader:
 
     async def run(self) -> None:
         while True:
-            await asyncio.sleep(LEAD_INTERVAL)
+            await asyncio.sleep(LEAD_INTERVAL if self.checked else LEAD_RETRY)
             await self.step()
 
     async def stop(self) -> None:
