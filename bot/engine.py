@@ -260,6 +260,17 @@ class Engine:
             return "key"
         return None
 
+    @staticmethod
+    def concern(result: Classification) -> float:
+        """How near the message comes to someone being in danger, below the alarm: the highest of the
+        emergency detector's score (the whole message or a sentence) and the model's probability of
+        the emergency (the whole message or a sentence)."""
+        return max(
+            result.emergency,
+            next((s.confidence for s in result.ranking if s.key == EMERGENCY), 0.0),
+            *(p.confidence for p in result.parts if p.key == EMERGENCY),
+        )
+
     def _emergency(
         self, city: str, language: str, detection: Detection | None, reason: str, confidence: float = 1.0
     ) -> Reply:
@@ -300,16 +311,24 @@ class Engine:
         language: str,
         detection: Detection | None = None,
         signal: bool = False,
+        nlu: NLUSettings | None = None,
     ) -> Reply:
-        """Turn a classification into a reply, applying the thresholds from ``config.yml``.
+        """Turn a classification into a reply, applying the thresholds from ``config.yml`` (or ``nlu``).
 
         An emergency anywhere in the message wins (the emergency numbers first, the answer to any other
         question after them). Otherwise the whole message's key, when the model is sure of it and the
         message is close to real examples of it; else the most confident sentence of a long message.
+        A reply that is not an answer (the bot was unsure, or the message was thanks, a goodbye…) to a
+        message that came near the alarm (``concern``) ends with the emergency number and a person:
+        farewells and danger told as nothing mostly get no confident answer.
         """
-        reason = self.urgency(result, signal)
+        nlu = nlu or self.settings.nlu
+        reason = self.urgency(result, signal, nlu)
         main = self._decide_topic(result, city, language, detection)
         if reason is None:
+            main.caution = (
+                main.outcome is not Outcome.ANSWER and self.concern(result) >= nlu.emergency_caution_threshold
+            )
             return main
         reply = self._emergency(city, language, detection, reason, result.confidence)
         if main.outcome is Outcome.ANSWER and main.key != EMERGENCY:

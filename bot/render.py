@@ -79,6 +79,13 @@ def render_plain(engine: Engine, reply: Reply) -> str:
     footer = answer_footer(engine, reply)
     if footer is not None:
         lines += ["", footer.sources_label, *(f"  {url}" for url in footer.sources), footer.review]
-    if reply.handoff:
+    if reply.caution:
+        lines += ["", caution_text(engine, reply.language)]
+    if reply.handoff or reply.caution:
         lines += ["", _("You can talk to a person: in Telegram, send /human.")]
     return "\n".join(lines)
+
+
+def caution_text(engine: Engine, language: str) -> str:
+    """What ends a reply that came near an alarm without raising it (``Reply.caution``)."""
+    return engine.catalogues[language].gettext("If you are in danger, call 112 now.")

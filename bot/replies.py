@@ -61,6 +61,9 @@ class Reply:
     urgent_reason: str | None = None
     # The model could not be asked: the alternatives come from the words alone (bot/lexical.py).
     degraded: bool = False
+    # No alarm, but the message comes close to one (``Engine.concern``): the reply ends with the
+    # emergency number and the offer of a person, in case it is more than it says.
+    caution: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The ``ask --jsonl`` record."""
@@ -75,6 +78,7 @@ class Reply:
             "outcome": str(self.outcome),
             "city": self.city,
             "urgent": self.urgent,
+            "caution": self.caution,
             "answer_language": self.answer.language if self.answer else self.language,
             "notice": self.notice,
             "updated": self.answer.updated.isoformat() if self.answer else None,

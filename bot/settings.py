@@ -58,6 +58,7 @@ class NLUSettings(_Model):
     emergency_threshold: float = Field(0.3, ge=0, le=1)
     emergency_detector_threshold: float = Field(0.45, ge=0, le=1)
     emergency_sentence_confidence: float = Field(0.6, ge=0, le=1)
+    emergency_caution_threshold: float = Field(1.0, ge=0, le=1)
     nearest_min: float = Field(0.0, ge=-1, le=1)
     alternatives: int = Field(3, ge=1, le=8)
     alternative_min_confidence: float = Field(0.05, ge=0, le=1)

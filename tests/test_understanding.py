@@ -20,6 +20,7 @@ from bot.engine import Engine, Outcome
 from bot.i18n import Catalogues
 from bot.knowledge import load_knowledge_base
 from bot.language import LanguageDetector
+from bot.render import render_plain
 from bot.runtime import training_examples, training_keys
 from bot.safety import DangerSignals, load_safety
 from bot.settings import NLUSettings, Settings
@@ -78,7 +79,7 @@ def make_engine(content_dir: Path, detector: LanguageDetector):  # type: ignore[
         content_dir / "safety/en.yml", 'situations:\n  - "he is hitting her"\nsignals:\n  - "not breathing"\n'
     )
     write(content_dir / "safety/ru.yml", 'situations: []\nsignals:\n  - "ne dysh*"\n  - "не дышит"\n')
-    nlu = NLUSettings(nearest_min=0.5, emergency_detector_threshold=0.5)
+    nlu = NLUSettings(nearest_min=0.5, emergency_detector_threshold=0.5, emergency_caution_threshold=0.25)
     settings = Settings(languages=LANGS, cities=("prague", "brno"), content_dir=content_dir, nlu=nlu)
     kb = load_knowledge_base(content_dir, settings.cities, LANGS)
 
@@ -187,6 +188,39 @@ async def test_a_sentence_raises_the_alarm_only_through_the_tuned_threshold(make
     reply = await make_engine(server(body)).ask("He is hitting me. Deposit?", "prague", "en")
     assert reply.urgent and reply.urgent_reason == "sentence"
     assert reply.followup is not None and reply.followup.key == "housing.tenant_rights"
+
+
+async def test_a_message_near_an_alarm_ends_with_the_emergency_number_and_a_person(make_engine) -> None:  # type: ignore[no-untyped-def]
+    # "Thank you for everything, I won't need the appointment any more": thanks, but the detector's
+    # 0.35 and the emergency's 0.2 in the ranking are below their alarms (0.5, 0.3) and above the
+    # caution threshold (0.25 here).
+    body = parse_result([("thanks", 0.7), ("safety.emergency", 0.2)], emergency=0.35)
+    engine = make_engine(server(body))
+    reply = await engine.ask("thank you for everything, I won't need it any more", "prague", "en")
+    assert reply.outcome is Outcome.CONVERSATION and not reply.urgent and reply.caution
+    shown = render_plain(engine, reply)
+    assert (
+        shown.startswith(reply.text) and "If you are in danger, call 112 now." in shown and "/human" in shown
+    )
+    # A sentence the model reads as the emergency below its alarm counts as well.
+    body = parse_result([("thanks", 0.9)], parts=[("thanks", 0.9, 0.9), ("safety.emergency", 0.3, 0.5)])
+    assert (await make_engine(server(body)).ask("thanks. bye forever.", "prague", "en")).caution
+    # A confident answer is what the person asked for: no line under it.
+    answered = parse_result([("housing.tenant_rights", 0.9), ("safety.emergency", 0.2)], emergency=0.35)
+    reply = await make_engine(server(answered)).ask("can my landlord keep the deposit", "prague", "en")
+    assert reply.outcome is Outcome.ANSWER and not reply.urgent and not reply.caution
+    # Nowhere near: no line.
+    calm = parse_result([("thanks", 0.9), ("safety.emergency", 0.05)], emergency=0.1)
+    engine = make_engine(server(calm))
+    reply = await engine.ask("thanks, got my card today", "prague", "en")
+    assert not reply.caution and "112" not in render_plain(engine, reply)
+    # In the person's language.
+    body = parse_result([("thanks", 0.7), ("safety.emergency", 0.2)], emergency=0.35, language=[("ru", 0.9)])
+    engine = make_engine(server(body))
+    reply = await engine.ask("спасибо за всё, больше не понадобится", "prague", "ru")
+    assert (
+        reply.caution and "112" in render_plain(engine, reply) and "danger" not in render_plain(engine, reply)
+    )
 
 
 async def test_a_question_far_from_every_example_gets_no_confident_answer(make_engine) -> None:  # type: ignore[no-untyped-def]
@@ -354,6 +388,34 @@ def test_thresholds_are_chosen_recall_first_on_development_messages(make_engine)
     assert high.caught == 2 and high.missed[0].key == "housing.tenant_rights"
     # What one emergency fewer would buy: 0.7 misses one and raises no false alarm at all.
     assert [(c.caught, c.false_alarms) for c in frontier(choices)] == [(3, 1), (2, 0)]
+
+
+def test_the_caution_threshold_is_the_lowest_within_its_budget(make_engine) -> None:  # type: ignore[no-untyped-def]
+    from bot.tools.realistic import Item
+    from bot.tools.tune import Scored, choose_caution
+    from nlu import Classification
+
+    def scored(style: str, key: str, detector: float) -> Scored:
+        result = Classification(
+            key, 0.9, (IntentScore(key, 0.9),), emergency=detector, emergency_whole=detector
+        )
+        return Scored(Item("en", f"{style} {key} {detector}", key, style), result, False)
+
+    messages = [
+        scored("emergency", "thanks", 0.3),  # a farewell told as thanks, below the alarm (0.5)
+        scored("emergency", "housing.shelter", 0.9),  # the alarm
+        scored("plain", "housing.tenant_rights", 0.45),  # answered: never a line under an answer
+        scored("colloquial", "thanks", 0.1),
+        scored("distress", "thanks", 0.25),
+    ]
+    engine = make_engine(server(parse_result([("greet", 1.0)])))
+    nlu = engine.settings.nlu
+    chosen, tried = choose_caution(messages, nlu, engine.decide, "prague", budget=0.4)
+    # 0.05 and 0.1 put the line under two of the three other messages (67 %), 0.15 under one (33 %).
+    assert chosen.threshold == 0.15 and (chosen.covered, chosen.missed) == (1, 1)
+    assert (chosen.cautioned, chosen.quiet) == (1, 3)
+    assert [c.cautioned for c in tried[:6]] == [2, 2, 1, 1, 1, 0]
+    assert next(c for c in tried if c.threshold == 0.35).covered == 0  # above the farewell's 0.3
 
 
 # Figurative or negated danger words, one per language, each with the same danger word meant for real.

@@ -11,6 +11,7 @@ from nlu import normalise
 
 from ..engine import InvalidQuestion, Outcome, Reply
 from ..language import native_name, negotiate
+from ..render import caution_text
 from . import callbacks, handoff
 from .context import BotContext
 from .delivery import report
@@ -347,6 +348,14 @@ async def question(update: Update, context: BotContext) -> None:
     if reply.followup is not None:
         # The message also asked something else: that answer comes after the emergency numbers.
         await show_reply(update, context, reply.followup)
+    if reply.caution:
+        # Near an alarm without raising one: the emergency number and a person, in case it is more.
+        _ = context.translations(reply.language).gettext
+        await send_text(
+            update,
+            caution_text(context.services.engine, reply.language),
+            InlineKeyboardMarkup([[callbacks.Human().button("🙋 " + _("Talk to a person"))]]),
+        )
     if reply.urgent:
         # The emergency numbers are already on screen; now a person takes over, as urgent.
         await handoff.open_case(update, context, key=reply.key, urgent=True)

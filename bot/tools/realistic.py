@@ -137,9 +137,11 @@ class RealisticReport:
         if emergency_situation:
             flags["emergency"] = 1
             flags["emergency_caught"] = reply.urgent
+            flags["emergency_cautioned"] = not reply.urgent and reply.caution
         elif item.key != EMERGENCY:
             flags["other"] = 1
             flags["false_alarm"] = reply.urgent
+            flags["caution"] = not reply.urgent and reply.caution
         flags["language_ok"] = reply.language == item.language
         for table, name in (
             (self.by_language, item.language),
@@ -157,6 +159,7 @@ class RealisticReport:
                     "outcome": str(reply.outcome),
                     "urgent": reply.urgent,
                     "why_urgent": reply.urgent_reason,
+                    "caution": reply.caution,
                     "text": item.text,
                 }
             )
@@ -175,6 +178,10 @@ class RealisticReport:
             "emergency_recall": counts.rate("emergency_caught", "emergency"),
             "emergencies": counts.counts["emergency"],
             "false_alarms": counts.rate("false_alarm", "other"),
+            # Below the alarm: emergencies that got the caution line instead (of all emergencies),
+            # and other messages that got it.
+            "emergency_cautioned": counts.counts["emergency_cautioned"],
+            "caution": counts.rate("caution", "other"),
             "language": counts.rate("language_ok", "n"),
         }
 
@@ -239,6 +246,16 @@ class RealisticReport:
                     _pct(row["language"]),
                 ]
                 lines.append("| " + " | ".join(cells) + " |")
+            lines.append("")
+        overall = data["languages"].get("all")
+        if overall and overall["emergencies"]:
+            total = overall["emergencies"]
+            missed = total - round((overall["emergency_recall"] or 0) * total)
+            lines.append(
+                f"Below the alarm, the caution line (the emergency number and a person): "
+                f"{overall['emergency_cautioned']} of the {missed} emergencies the alarm missed; "
+                f"{_pct(overall['caution'])} of the other messages."
+            )
             lines.append("")
         alarms = Counter(m["why_urgent"] for m in self.misses if m["urgent"] and m["expected"] != EMERGENCY)
         if alarms:

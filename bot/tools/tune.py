@@ -30,13 +30,23 @@ from typing import Any
 
 from nlu import Classification
 
-from ..engine import EMERGENCY
+from ..engine import EMERGENCY, Reply
 from ..lexical import Nearest
 from ..runtime import Services
 from ..settings import NLUSettings, load_settings
 from .realistic import Item, load_realistic
 
-__all__ = ["Choice", "Scored", "add_parser", "choose", "choose_words", "evaluate_words", "grid"]
+__all__ = [
+    "Caution",
+    "Choice",
+    "Scored",
+    "add_parser",
+    "choose",
+    "choose_caution",
+    "choose_words",
+    "evaluate_words",
+    "grid",
+]
 
 # The thresholds the tool moves, and the values it tries for each.
 GRID: dict[str, tuple[float, ...]] = {
@@ -52,6 +62,14 @@ WORDS_GRID: dict[str, tuple[float, ...]] = {
     "degraded_emergency_neighbours": (3, 5, 7, 10, 15, 20),
     "degraded_emergency_share": (0.1, 0.2, 0.3, 0.4, 0.5),
 }
+
+
+# Below the alarm: the caution line (the emergency number and a person) ends a reply that is not an
+# answer when the message comes this near an alarm (``Engine.concern``). The lowest value whose line
+# reaches at most CAUTION_BUDGET of the other development messages the alarm left alone (a line on
+# a distressing one is no harm: about half of them are).
+CAUTION_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05-0.95
+CAUTION_BUDGET = 0.10
 
 
 @dataclass(frozen=True)
@@ -162,6 +180,48 @@ def choose_words(choices: Sequence[Choice], budget: int) -> Choice:
     )
 
 
+@dataclass(frozen=True)
+class Caution:
+    threshold: float
+    covered: int  # emergencies the alarm missed that get the caution line
+    missed: int
+    cautioned: int  # other messages, not alarmed, that get it
+    quiet: int
+
+    @property
+    def rate(self) -> float:
+        return self.cautioned / self.quiet if self.quiet else 0.0
+
+
+def choose_caution(
+    scored: Sequence[Scored],
+    nlu: NLUSettings,
+    decide: Callable[..., Reply],
+    city: str,
+    budget: float = CAUTION_BUDGET,
+) -> tuple[Caution, list[Caution]]:
+    """With the alarm thresholds of ``nlu``: the lowest caution threshold whose line reaches at most
+    ``budget`` of the other messages the alarm leaves alone (and every threshold tried).
+    ``decide(result, city, language, None, signal, nlu=…)`` is the engine's own rule."""
+    tried = []
+    for threshold in CAUTION_GRID:
+        trial = nlu.model_copy(update={"emergency_caution_threshold": threshold})
+        replies = [(s, decide(s.result, city, s.item.language, None, s.signal, nlu=trial)) for s in scored]
+        missed = [r for s, r in replies if s.is_emergency and not r.urgent]
+        quiet = [r for s, r in replies if s.counts_for_false_alarms and not r.urgent]
+        tried.append(
+            Caution(
+                threshold,
+                sum(r.caution for r in missed),
+                len(missed),
+                sum(r.caution for r in quiet),
+                len(quiet),
+            )
+        )
+    within = [c for c in tried if c.rate <= budget] or [tried[-1]]
+    return min(within, key=lambda c: c.threshold), tried
+
+
 def choose(choices: Sequence[Choice]) -> Choice:
     """Recall first, then the fewest false alarms, then the lowest thresholds."""
     if not choices:
@@ -245,6 +305,7 @@ async def _tune(args: argparse.Namespace) -> int:
     async with Services(settings) as services:
         scored = await score(services, items)
         urgency = services.engine.urgency
+        decide = services.engine.decide
         lexical = services.engine.lexical
     current = evaluate(scored, settings.nlu, urgency)
     choices = [evaluate(scored, nlu, urgency) for nlu in grid(settings.nlu)]
@@ -256,6 +317,21 @@ async def _tune(args: argparse.Namespace) -> int:
     if args.alarms:
         print("\nFalse alarms (chosen thresholds):\n")
         print("\n".join(f"- [{i.language} {i.style} {reason}] {i.text}" for i, reason in chosen.alarms))
+    alarm = settings.nlu.model_copy(update=chosen.thresholds)
+    caution, tried = choose_caution(scored, alarm, decide, settings.cities[0])
+    print(
+        f"\n## Below the alarm: the caution line\n\nWith the chosen thresholds, the lowest "
+        f"`emergency_caution_threshold` whose line (on replies that are not an answer) reaches at most "
+        f"{CAUTION_BUDGET:.0%} of the other messages the alarm leaves alone.\n"
+    )
+    print("| emergency_caution_threshold | missed emergencies with the line | other messages with it |")
+    print("|---:|---:|---:|")
+    for c in tried:
+        mark = "**" if c == caution else ""
+        print(
+            f"| {mark}{c.threshold}{mark} | {c.covered}/{c.missed} | {c.cautioned}/{c.quiet} ({c.rate:.1%}) |"
+        )
+    print(f"\nIn config.yml (nlu:):\n\n    emergency_caution_threshold: {caution.threshold}")
     # Without the model: its false alarms on these messages are the budget.
     most = int(max(WORDS_GRID["degraded_emergency_neighbours"]))
     nearest = {s.item.text: lexical.neighbours(s.item.text, most) for s in scored}
