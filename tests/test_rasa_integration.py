@@ -68,11 +68,17 @@ MIN_ACCURACY_OVERALL = 0.92
 # With 12 situations and 5-6 not-emergencies more per language in content/safety/ (the kinds the
 # fourth and fifth rounds missed) and the thresholds make tune then chose (0.45, 0.4, 0.6): top-1
 # 94.8 %, emergencies 951/963 (98.8 %), false alarms 6.4 % (distressing 21 %).
+# A sixth round (another new writer, the fourth round's format) measured 159/160 emergencies and
+# 27/161 false alarms on that model. With 12 situations and 10 not-emergencies more per language (the
+# kinds rounds 1-5 still missed) and make tune's detector threshold 0.25: round 6 160/160, 31/161;
+# all six rounds top-1 94.2 %, emergencies 1116/1123 (99.4 %), false alarms 8.3 % (rounds 1-5 6.4 ->
+# 7.3 %: the new examples cost 12 false alarms there at the old thresholds, the lower detector
+# threshold 4 more, for 5 more emergencies). Recall first: the gates follow.
 REALISTIC_GATES = [
     ("top1", 0.94, True),
     ("confident_wrong", 0.02, False),
-    ("emergency_recall", 0.98, True),
-    ("false_alarms", 0.08, False),
+    ("emergency_recall", 0.99, True),
+    ("false_alarms", 0.09, False),
     ("offtopic_recall", 0.93, True),
     ("false_fallback", 0.01, False),
     ("language", 0.97, True),

@@ -181,6 +181,36 @@ async def test_low_confidence_offers_did_you_mean_buttons_in_persian(bot: Bot, s
     assert expected is not None and "👍" in buttons(card)
 
 
+async def test_a_reply_near_the_alarm_ends_with_the_emergency_number_and_a_person(
+    bot: Bot, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api, _storage = bot
+    # Every reply that is not an answer comes "near the alarm" at a caution threshold of 0.
+    nlu = services.settings.nlu.model_copy(update={"emergency_caution_threshold": 0.0})
+    monkeypatch.setattr(services.engine, "settings", services.settings.model_copy(update={"nlu": nlu}))
+    chat = Chat(api, api.user(1005, "Ahmad", language_code="ru"), services)
+    await chat.onboard("ru", "sofia")
+    thanks = "спасибо большое за всё"
+    reply = await services.engine.ask(thanks, "sofia", "ru")
+    assert reply.outcome is Outcome.CONVERSATION and not reply.urgent and reply.caution
+    [welcome, caution] = await chat.say(thanks, count=2)
+    assert welcome["text"] == reply.text
+    assert caution["text"] == chat.t("ru", "If you are in danger, call 112 now.")
+    assert buttons(caution) == ["🙋 " + chat.t("ru", "Talk to a person")]
+    # A confident answer gets none: after the card comes the next question's reply.
+    question = "как продлить вид на жительство"
+    assert (await services.engine.ask(question, "sofia", "ru")).outcome is Outcome.ANSWER
+    mark = len(api.calls)
+    [card] = await chat.say(question)
+    [welcome, caution] = await chat.say(thanks, count=2)
+    sent = [
+        c.result["text"]
+        for c in api.calls[mark:]
+        if c.method == "sendMessage" and c.params.get("chat_id") in {1005, "1005"}
+    ]
+    assert "👍" in buttons(card) and sent == [card["text"], welcome["text"], caution["text"]]
+
+
 async def test_menu_browsing_media_and_switching_language_and_city(bot: Bot, services: Services) -> None:
     api, storage = bot
     chat = Chat(api, api.user(1004, "Petr", language_code="cs"), services)
