@@ -369,3 +369,39 @@ async def test_a_leader_whose_connection_broke_leads_again_at_once_unless_anothe
         assert not await a.acquire()
         await a.release()
         await b.release()
+
+
+async def test_a_stopped_poller_stops_even_when_storing_turns_the_cancellation_into_an_error() -> None:
+    """A database driver interrupted mid-call may raise its own error instead of the cancellation.
+    The poller's retry loop must not take that for a database fault and carry on: stop() (the
+    worker losing its leadership, or shutting down) would then wait for ever."""
+    from bot.telegram.intake import Poller
+
+    class Inbox:
+        calls = 0
+        storing = asyncio.Event()
+
+        async def store(self, batch: list[dict[str, Any]]) -> int:
+            self.calls += 1
+            self.storing.set()
+            if self.calls > 1:  # a retry after stop() (cancellable, so that a failing test ends)
+                await asyncio.sleep(60)
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                raise ConnectionError("connection was closed in the middle of operation") from None
+            return len(batch)
+
+    inbox = Inbox()
+    async with FakeBotAPI(TOKEN) as api:
+        user = api.user(43, "Omar")
+        async with Bot(TOKEN, base_url=api.base_url) as bot:
+            poller = Poller(bot, inbox, timeout=1)  # type: ignore[arg-type]
+            poller.start()
+            await user.send("hello")
+            async with asyncio.timeout(10):
+                await inbox.storing.wait()
+            async with asyncio.timeout(5):
+                await poller.stop()
+            await asyncio.sleep(0.6)  # longer than the first retry's back-off
+            assert inbox.calls == 1

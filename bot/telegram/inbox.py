@@ -32,7 +32,7 @@ from . import replay
 if TYPE_CHECKING:
     from telegram.ext import Application
 
-__all__ = ["Inbox", "chat_key", "worker_name"]
+__all__ = ["Inbox", "chat_key", "stop_requested", "worker_name"]
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,14 @@ def chat_key(update: JSON) -> str:
             user = event.get("from") or event.get("user") or {}
             return str(user.get("id"))
     return f"update:{update.get('update_id')}"
+
+
+def stop_requested() -> bool:
+    """Whether the running task has been cancelled. A retry loop checks it when it catches an error:
+    a database driver interrupted mid-call may raise its own error instead of the cancellation, and
+    retrying then would keep a stopped task alive (and whoever waits for it waiting for ever)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 class Inbox:
@@ -195,6 +203,8 @@ class Inbox:
                     )
                     failures = 0
                 except Exception as exc:  # the database is away: try again, a little later each time
+                    if stop_requested():
+                        raise asyncio.CancelledError from exc
                     failures += 1
                     logger.warning("inbox: claiming failed (%s), retrying", type(exc).__name__)
                     await asyncio.sleep(min(0.5 * failures, 5.0))

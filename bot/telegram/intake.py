@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from telegram import Update
 from telegram.error import Conflict, InvalidToken, NetworkError, TelegramError
 
+from .inbox import stop_requested
+
 if TYPE_CHECKING:
     from telegram import Bot
 
@@ -140,6 +142,8 @@ class Poller:
                 logger.critical("Telegram refused the bot token; polling stops")
                 return
             except (NetworkError, Conflict, TelegramError) as exc:
+                if stop_requested():
+                    raise asyncio.CancelledError from exc
                 failures += 1
                 # python-telegram-bot's own wording (e.g. "Pool timeout"), never a person's text.
                 logger.warning("getUpdates failed (%s: %s); retrying", type(exc).__name__, exc.message)
@@ -164,6 +168,8 @@ class Poller:
                 await self.inbox.store(batch)
                 return
             except Exception as exc:
+                if stop_requested():
+                    raise asyncio.CancelledError from exc
                 failures += 1
                 logger.warning("storing %d updates failed (%s); retrying", len(batch), type(exc).__name__)
                 await asyncio.sleep(min(0.5 * failures, 5.0))
