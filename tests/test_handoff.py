@@ -465,7 +465,7 @@ async def test_without_rights_to_open_topics_the_person_gets_the_citys_contacts(
 
 
 async def test_danger_during_a_case_is_still_recognised_and_relays_carry_their_topic(
-    world: World, services: Services
+    world: World, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A person writing Persian to Czech caseworkers: the bot keeps understanding while it is silent."""
     api, t = world.api, world.t
@@ -480,6 +480,25 @@ async def test_danger_during_a_case_is_still_recognised_and_relays_carry_their_t
         title = services.kb.title("permit.renewal", "cs")
         label = t("cs", "Seems to be about: {topic} (/send {key})").format(topic=title, key="permit.renewal")
         assert copy.params["text"] == f"👤 {question}\n\n🏷 {label}"
+
+        # Near the alarm without raising it (at a caution threshold of 0, every reply that is not an
+        # answer): staff, who may not read Persian, are asked to read it first.
+        nlu = services.settings.nlu.model_copy(update={"emergency_caution_threshold": 0.0})
+        monkeypatch.setattr(services.engine, "settings", services.settings.model_copy(update={"nlu": nlu}))
+        thanks = "ممنون"
+        reply = await services.engine.ask(thanks, "prague", "fa")
+        assert reply.caution and not reply.urgent
+        copy = await world.to_group(person.user.send(thanks), PRAGUE)
+        warning = t(
+            "cs",
+            "The bot is not sure, but this message may be about someone in danger. Please read it first.",
+        )
+        assert (
+            warning
+            != "The bot is not sure, but this message may be about someone in danger. Please read it first."
+        )
+        assert copy.params["text"] == f"👤 {thanks}\n\n⚠️ {warning}"
+        monkeypatch.undo()
 
         # Danger: the numbers reach the person at once, the case turns urgent, staff get a 🚨 alert.
         mark = len(api.calls)

@@ -91,8 +91,18 @@ async def _understand(context: BotContext, case: CaseData, text: str | None) -> 
 
 
 def _topic_label(context: BotContext, reply: Reply | None, language: str) -> str:
-    """For staff: the topic a relayed message seems to be about, in the staff's language."""
-    if reply is None or reply.urgent or reply.key not in context.services.kb.taxonomy.content_keys:
+    """For staff: the topic a relayed message seems to be about, in the staff's language; or, for a
+    message that came near the danger alarm without raising it, a request to read it first (staff
+    may not read the person's language)."""
+    if reply is None or reply.urgent:
+        return ""
+    if reply.caution:
+        _ = context.translations(language).gettext
+        # TRANSLATORS: shown to staff under a relayed message that came near the bot's danger alarm.
+        return "\n\n⚠️ " + _(
+            "The bot is not sure, but this message may be about someone in danger. Please read it first."
+        )
+    if reply.key not in context.services.kb.taxonomy.content_keys:
         return ""
     if reply.outcome not in (Outcome.ANSWER, Outcome.NO_CONTENT):
         return ""
