@@ -67,7 +67,7 @@ WORDS_GRID: dict[str, tuple[float, ...]] = {
 # Below the alarm: the caution line (the emergency number and a person) ends a reply that is not an
 # answer when the message comes this near an alarm (``Engine.concern``). The lowest value whose line
 # reaches at most CAUTION_BUDGET of the other development messages the alarm left alone (a line on
-# a distressing one is no harm: about half of them are).
+# a distressing one is no harm: most of those that get it are).
 CAUTION_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05-0.95
 CAUTION_BUDGET = 0.10
 
