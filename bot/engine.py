@@ -255,10 +255,14 @@ class Engine:
             p.key == EMERGENCY and p.confidence >= nlu.emergency_sentence_confidence for p in result.parts
         ):
             return "sentence"
-        emergency = next((s.confidence for s in result.ranking if s.key == EMERGENCY), 0.0)
-        if result.key == EMERGENCY or emergency >= nlu.emergency_threshold:
+        if result.key == EMERGENCY or self._emergency_probability(result) >= nlu.emergency_threshold:
             return "key"
         return None
+
+    @staticmethod
+    def _emergency_probability(result: Classification) -> float:
+        """The model's probability of the emergency for the whole message."""
+        return next((s.confidence for s in result.ranking if s.key == EMERGENCY), 0.0)
 
     @staticmethod
     def concern(result: Classification) -> float:
@@ -267,7 +271,7 @@ class Engine:
         the emergency (the whole message or a sentence)."""
         return max(
             result.emergency,
-            next((s.confidence for s in result.ranking if s.key == EMERGENCY), 0.0),
+            Engine._emergency_probability(result),
             *(p.confidence for p in result.parts if p.key == EMERGENCY),
         )
 
