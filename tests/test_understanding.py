@@ -390,6 +390,22 @@ def test_thresholds_are_chosen_recall_first_on_development_messages(make_engine)
     assert [(c.caught, c.false_alarms) for c in frontier(choices)] == [(3, 1), (2, 0)]
 
 
+def test_a_false_alarm_or_two_more_does_not_buy_a_higher_threshold() -> None:
+    from bot.tools.tune import FALSE_ALARM_TOLERANCE, Choice, choose
+
+    def choice(detector: float, caught: int, false_alarms: int) -> Choice:
+        return Choice({"emergency_detector_threshold": detector}, caught, 280, false_alarms, 673)
+
+    low, high, higher = choice(0.25, 279, 82), choice(0.45, 279, 81), choice(0.6, 278, 70)
+    # One development message apart is within the tolerance (0.5 % of 673: three): the lower wins.
+    assert int(FALSE_ALARM_TOLERANCE * 673) == 3
+    assert choose([high, low, higher]) is low
+    # Recall still comes first, and a real difference in false alarms still counts.
+    assert choose([choice(0.25, 279, 90), high, higher]) is high
+    # Without a tolerance the fewest false alarms win, as before.
+    assert choose([high, low], tolerance=0.0) is high
+
+
 def test_the_caution_threshold_is_the_lowest_within_its_budget(make_engine) -> None:  # type: ignore[no-untyped-def]
     from bot.tools.realistic import Item
     from bot.tools.tune import Scored, choose_caution
