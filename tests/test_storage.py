@@ -28,7 +28,7 @@ from bot.storage import (
     UnansweredRow,
     database_url,
 )
-from bot.storage._migrate import alembic_config
+from bot.storage._migrate import HEAD_REVISION, alembic_config
 from bot.storage._models import Base, Feedback, Person, Turn, Unanswered
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -93,6 +93,37 @@ async def test_open_migrates_an_empty_database_and_again_is_a_no_op(url: str, cl
     async with Storage(url, clock=clock) as again:
         assert await head_revision(again) == expected_head()
         assert await again.get_person(1) == PersonData(1, "uk", None, None)
+
+
+def test_the_head_revision_the_bot_checks_is_alembics_newest() -> None:
+    assert HEAD_REVISION == expected_head()
+
+
+# Opens the database given as argv[1] and says whether Alembic had to be imported for it.
+OPEN_AND_REPORT = """
+import asyncio, sys
+from bot.storage import Storage
+
+async def main():
+    async with Storage(sys.argv[1]) as store:
+        await store.get_person(1)
+    print("alembic" in sys.modules)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_database_already_at_the_newest_schema_opens_without_alembic(url: str) -> None:
+    async def opened() -> str:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", OPEN_AND_REPORT, url, cwd=ROOT, stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode == 0
+        return out.decode().strip()
+
+    assert await opened() == "True"  # an empty database: migrated with Alembic
+    assert await opened() == "False"  # at the newest revision: Alembic is never imported
 
 
 async def test_the_models_match_the_migrations(storage: Storage) -> None:
