@@ -28,7 +28,7 @@ from .handlers import (
     topic_names,
     welcome,
 )
-from .ui import rows
+from .ui import person_button, rows
 
 __all__ = [
     "city_button",
@@ -165,7 +165,7 @@ async def feedback_button(update: Update, context: BotContext) -> None:
         context.state.reset()
         await send_text(update, _("Thank you for your feedback!"))
     else:
-        keyboard = InlineKeyboardMarkup([[callbacks.Human().button("🙋 " + _("Talk to a person"))]])
+        keyboard = InlineKeyboardMarkup([[person_button(_)]])
         await send_text(
             update,
             _("Sorry this did not help. You can ask in other words, or talk to a person."),

@@ -15,7 +15,17 @@ from ..render import caution_text
 from . import callbacks, handoff
 from .context import BotContext
 from .delivery import report
-from .ui import TOPIC_EMOJI, answer_card, answer_keyboard, city_keyboard, language_keyboard, rows, with_intro
+from .ui import (
+    TOPIC_EMOJI,
+    answer_card,
+    answer_keyboard,
+    city_keyboard,
+    language_keyboard,
+    menu_button,
+    person_button,
+    rows,
+    with_intro,
+)
 
 __all__ = [
     "after_consent",
@@ -159,7 +169,7 @@ async def welcome(update: Update, context: BotContext, lang: str, city: str) -> 
     engine = context.services.engine
     _ = context.translations(lang).gettext
     text = engine.conversation_text("greet", city, lang)
-    keyboard = InlineKeyboardMarkup([[callbacks.Menu().button("📋 " + _("Browse topics"))]])
+    keyboard = InlineKeyboardMarkup([[menu_button(_)]])
     await send_text(update, text, keyboard)
 
 
@@ -297,8 +307,8 @@ async def show_reply(update: Update, context: BotContext, reply: Reply) -> None:
     if reply.outcome is Outcome.OUT_OF_SCOPE:
         markup = InlineKeyboardMarkup(
             [
-                [callbacks.Menu().button("📋 " + _("Browse topics"))],
-                [callbacks.Human().button("🙋 " + _("Talk to a person"))],
+                [menu_button(_)],
+                [person_button(_)],
             ]
         )
     if reply.outcome is Outcome.ANSWER:
@@ -354,7 +364,7 @@ async def question(update: Update, context: BotContext) -> None:
         await send_text(
             update,
             caution_text(context.services.engine, reply.language),
-            InlineKeyboardMarkup([[callbacks.Human().button("🙋 " + _("Talk to a person"))]]),
+            InlineKeyboardMarkup([[person_button(_)]]),
         )
     if reply.urgent:
         # The emergency numbers are already on screen; now a person takes over, as urgent.
@@ -371,8 +381,8 @@ async def media(update: Update, context: BotContext) -> None:
     _ = context.translations(lang).gettext
     keyboard = InlineKeyboardMarkup(
         [
-            [callbacks.Human().button("🙋 " + _("Talk to a person"))],
-            [callbacks.Menu().button("📋 " + _("Browse topics"))],
+            [person_button(_)],
+            [menu_button(_)],
         ]
     )
     await send_text(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
@@ -19,6 +19,8 @@ __all__ = [
     "answer_card",
     "city_keyboard",
     "language_keyboard",
+    "menu_button",
+    "person_button",
     "rtl",
     "split_text",
     "with_intro",
@@ -100,6 +102,16 @@ def rows(buttons: Sequence[InlineKeyboardButton], per_row: int) -> list[list[Inl
     return [list(buttons[i : i + per_row]) for i in range(0, len(buttons), per_row)]
 
 
+def person_button(_: Callable[[str], str]) -> InlineKeyboardButton:
+    """ "🙋 Talk to a person", in the language of ``_`` (a gettext)."""
+    return callbacks.Human().button("🙋 " + _("Talk to a person"))
+
+
+def menu_button(_: Callable[[str], str]) -> InlineKeyboardButton:
+    """ "📋 Browse topics", in the language of ``_`` (a gettext)."""
+    return callbacks.Menu().button("📋 " + _("Browse topics"))
+
+
 def language_keyboard(languages: Iterable[str]) -> InlineKeyboardMarkup:
     buttons = [callbacks.ChooseLanguage(code).button(native_name(code)) for code in languages]
     return InlineKeyboardMarkup(rows(buttons, 2))
@@ -114,9 +126,9 @@ def answer_keyboard(engine: Engine, reply: Reply) -> InlineKeyboardMarkup | None
     """👍 / 👎 / talk to a person under answers; the alternatives under 'did you mean…'; the topic
     menu and a person when the model could not be asked."""
     _ = engine.catalogues[reply.language].gettext
-    person = callbacks.Human().button("🙋 " + _("Talk to a person"))
+    person = person_button(_)
     # Without the model (degraded mode) the topic menu is offered too: the words alone may miss.
-    menu = [[callbacks.Menu().button("📋 " + _("Browse topics"))]] if reply.degraded else []
+    menu = [[menu_button(_)]] if reply.degraded else []
     if reply.outcome is Outcome.CLARIFY:
         buttons = [
             [callbacks.ShowKey(a.key).button(engine.kb.title(a.key, reply.language))]
