@@ -214,13 +214,23 @@ class Engine:
         )
 
     def reply_for(
-        self, text: str, city: str, prior: str | None, result: Classification, signal: bool | None = None
+        self,
+        text: str,
+        city: str,
+        prior: str | None,
+        result: Classification,
+        signal: bool | None = None,
+        over: bool | None = None,
     ) -> Reply:
-        """The reply to ``text`` once the model has classified it (``signal``: None = look for one)."""
+        """The reply to ``text`` once the model has classified it (``signal``, ``over``: None = look
+        for a danger signal, a "danger over" phrase)."""
+        signals = self.kb.safety.signals
         if signal is None:
-            signal = self.kb.safety.signals.find(text) is not None
+            signal = signals.find(text) is not None
+        if over is None:
+            over = signals.over(text) is not None
         detection = self.detector.detect(text, prior, hint=result.languages)
-        return self.decide(result, city, detection.language, detection, signal=signal)
+        return self.decide(result, city, detection.language, detection, signal=signal, over=over)
 
     def alternatives(self, result: Classification, exclude: str | None = None) -> list[IntentScore]:
         """Keys a person could pick instead: content keys and 'talk to a person'."""
@@ -235,7 +245,7 @@ class Engine:
         ][: nlu.alternatives]
 
     def urgency(
-        self, result: Classification, signal: bool = False, nlu: NLUSettings | None = None
+        self, result: Classification, signal: bool = False, nlu: NLUSettings | None = None, over: bool = False
     ) -> str | None:
         """Why the message may be about someone in danger, or None.
 
@@ -243,15 +253,18 @@ class Engine:
         message; "sentence": a sentence that the model itself reads as an emergency; "key": the model's
         best key is the emergency (at any confidence: recall first), or its probability is high
         enough. Sentences count only through the model's own key for them: the detector's score on
-        single sentences of sad but safe stories raised too many false alarms. ``nlu``: other
+        single sentences of sad but safe stories raised too many false alarms. ``over``: the message
+        says the danger is past or was never real ("years ago, now I am safe"; content/safety/'s
+        "danger_over" phrases), so a danger word or one sentence ("my ex beat me badly") does not raise
+        the alarm on its own; the model's reading of the whole message still does. ``nlu``: other
         thresholds than config.yml's (``python -m bot tune`` tries many).
         """
         nlu = nlu or self.settings.nlu
-        if signal:
+        if signal and not over:
             return "signal"
         if result.emergency_whole >= nlu.emergency_detector_threshold:
             return "detector"
-        if any(
+        if not over and any(
             p.key == EMERGENCY and p.confidence >= nlu.emergency_sentence_confidence for p in result.parts
         ):
             return "sentence"
@@ -316,6 +329,7 @@ class Engine:
         detection: Detection | None = None,
         signal: bool = False,
         nlu: NLUSettings | None = None,
+        over: bool = False,
     ) -> Reply:
         """Turn a classification into a reply, applying the thresholds from ``config.yml`` (or ``nlu``).
 
@@ -324,15 +338,16 @@ class Engine:
         message is close to real examples of it; else the most confident sentence of a long message.
         A reply that is not an answer (the bot was unsure, or the message was thanks, a goodbye…) to a
         message that came near the alarm (``concern``) ends with the emergency number and a person:
-        farewells and danger told as nothing mostly get no confident answer.
+        farewells and danger told as nothing mostly get no confident answer. So does any reply to a
+        message whose alarm a "danger over" phrase held back (``over``, see ``urgency``).
         """
         nlu = nlu or self.settings.nlu
-        reason = self.urgency(result, signal, nlu)
+        reason = self.urgency(result, signal, nlu, over)
         main = self._decide_topic(result, city, language, detection)
         if reason is None:
             main.caution = (
                 main.outcome is not Outcome.ANSWER and self.concern(result) >= nlu.emergency_caution_threshold
-            )
+            ) or (over and self.urgency(result, signal, nlu) is not None)
             return main
         reply = self._emergency(city, language, detection, reason, result.confidence)
         if main.outcome is Outcome.ANSWER and main.key != EMERGENCY:

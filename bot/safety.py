@@ -10,6 +10,10 @@ at once, because a person in danger may write in a language or script the bot di
 ``*`` at the end of a word matches any ending of it. Safe phrases are the figurative or negated uses of danger
 words ("I almost had a heart attack when I saw the bill", "not suicidal, just sad"): a signal inside
 one of them does not count (the model and its detector still read the whole message).
+"Danger over" phrases say that the danger is past or was never real ("years ago", "now I am safe",
+"it was only a drill"): in a message with one, a danger word or a single sentence that reads like
+danger no longer raises the alarm on its own (the reply ends with the emergency number instead);
+the model's reading of the whole message still does.
 """
 
 from __future__ import annotations
@@ -64,41 +68,56 @@ def _keys(folded: str) -> set[str]:
     return keys
 
 
+_Compiled = tuple[tuple[str, str, re.Pattern[str]], ...]  # (language, phrase, pattern)
+
+
+def _index(phrases: dict[str, tuple[str, ...]]) -> tuple[_Compiled, dict[str | None, list[int]]]:
+    """Phrases of all languages compiled, and which of them may occur in a text by the start of its
+    words: a message is checked against the few phrases whose first word starts like one of its words,
+    not against all of them."""
+    compiled: list[tuple[str, str, re.Pattern[str]]] = []
+    by_key: dict[str | None, list[int]] = {}
+    for language, items in phrases.items():
+        for phrase in items:
+            found = _pattern(phrase)
+            if found:
+                pattern, key = found
+                by_key.setdefault(key, []).append(len(compiled))
+                compiled.append((language, phrase, re.compile(pattern)))
+    return tuple(compiled), by_key
+
+
+def _candidates(by_key: dict[str | None, list[int]], folded: str) -> list[int]:
+    candidates = set(by_key.get(None, ()))
+    for key in _keys(folded):
+        candidates.update(by_key.get(key, ()))
+    return sorted(candidates)
+
+
 @dataclass(frozen=True)
 class DangerSignals:
     """Danger signals of all languages, compiled once."""
 
     signals: dict[str, tuple[str, ...]] = field(default_factory=dict)
     safe_phrases: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    danger_over: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         safe = [found[0] for phrases in self.safe_phrases.values() for p in phrases if (found := _pattern(p))]
         # Longest first, so that a longer safe phrase is masked before a shorter one inside it.
         safe.sort(key=len, reverse=True)
         object.__setattr__(self, "_safe", re.compile("|".join(safe)) if safe else None)
-        compiled: list[tuple[str, str, re.Pattern[str]]] = []
-        # Which signals may occur in a text, by the start of its words: a message is checked against
-        # the few signals whose first word starts like one of its words, not against all of them.
-        by_key: dict[str | None, list[int]] = {}
-        for language, signals in self.signals.items():
-            for signal in signals:
-                found = _pattern(signal)
-                if found:
-                    pattern, key = found
-                    by_key.setdefault(key, []).append(len(compiled))
-                    compiled.append((language, signal, re.compile(pattern)))
-        object.__setattr__(self, "_compiled", tuple(compiled))
+        compiled, by_key = _index(self.signals)
+        object.__setattr__(self, "_compiled", compiled)
         object.__setattr__(self, "_by_key", by_key)
+        object.__setattr__(self, "_over", _index(self.danger_over))
 
     def find(self, text: str) -> tuple[str, str] | None:
         """The first (language, signal) that occurs in ``text`` outside its safe phrases, or None."""
         folded = normalise(text)
-        compiled: tuple[tuple[str, str, re.Pattern[str]], ...] = getattr(self, "_compiled", ())
+        compiled: _Compiled = getattr(self, "_compiled", ())
         by_key: dict[str | None, list[int]] = getattr(self, "_by_key", {})
-        candidates = set(by_key.get(None, ()))
-        for key in _keys(folded):
-            candidates.update(by_key.get(key, ()))
-        found = [index for index in sorted(candidates) if compiled[index][2].search(folded)]
+        found = [index for index in _candidates(by_key, folded) if compiled[index][2].search(folded)]
         if not found:
             # Most messages: no signal at all, so the safe phrases (one long pattern, most of the
             # time this takes) need not be masked. Masking only ever removes a match.
@@ -111,6 +130,16 @@ class DangerSignals:
                 return language, signal
         return None
 
+    def over(self, text: str) -> tuple[str, str] | None:
+        """The first (language, phrase) of the "danger over" phrases that occurs in ``text``, or None."""
+        folded = normalise(text)
+        compiled, by_key = getattr(self, "_over", ((), {}))
+        for index in _candidates(by_key, folded):
+            language, phrase, pattern = compiled[index]
+            if pattern.search(folded):
+                return language, phrase
+        return None
+
 
 @dataclass(frozen=True)
 class SafetyContent:
@@ -119,7 +148,7 @@ class SafetyContent:
     not_emergencies: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
-_LISTS = ("situations", "signals", "not_emergencies", "safe_phrases")
+_LISTS = ("situations", "signals", "not_emergencies", "safe_phrases", "danger_over")
 
 
 def load_safety(folder: Path, languages: Iterable[str], read_yaml: Any, problem: Any) -> SafetyContent:
@@ -135,7 +164,8 @@ def load_safety(folder: Path, languages: Iterable[str], read_yaml: Any, problem:
         if not isinstance(data, dict) or set(data) - set(_LISTS):
             problem(
                 path,
-                "the file may only have the lists 'situations', 'signals', 'not_emergencies', 'safe_phrases'",
+                "the file may only have the lists 'situations', 'signals', 'not_emergencies', "
+                "'safe_phrases', 'danger_over'",
                 None,
             )
             continue
@@ -154,7 +184,7 @@ def load_safety(folder: Path, languages: Iterable[str], read_yaml: Any, problem:
                     )
                     items = [i for i in items if i not in too_short]
             target[lang] = tuple(i.strip() for i in items)
-    signals = DangerSignals(lists["signals"], lists["safe_phrases"])
+    signals = DangerSignals(lists["signals"], lists["safe_phrases"], lists["danger_over"])
     plain = DangerSignals(lists["signals"])
     # Each list, what in it is wrong (shown as the returned label), and how the editor fixes it.
     checks: list[tuple[str, Callable[[str], str | None], str, str]] = [
@@ -171,6 +201,15 @@ def load_safety(folder: Path, languages: Iterable[str], read_yaml: Any, problem:
             lambda item: item if plain.find(item) and not signals.find(item) else None,
             "a safe phrase hides the danger signal in these situations",
             "make the safe phrase more specific, so that it only matches the harmless use",
+        ),
+        # Someone in danger now, told with words that say the danger is over: the phrase would weaken the
+        # alarm for messages like it.
+        (
+            "situations",
+            lambda item: f"'{item}' ({found[1]})" if (found := signals.over(item)) else None,
+            "these situations contain a 'danger_over' phrase, so in messages like them a danger word or "
+            "one sentence would no longer raise the alarm on its own",
+            'make the \'danger_over\' phrase more specific ("years ago" rather than "ago"), or remove it',
         ),
         # A danger signal fires before the model is asked: such an example could never stop an alarm.
         (

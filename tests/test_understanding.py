@@ -76,7 +76,9 @@ def make_engine(content_dir: Path, detector: LanguageDetector):  # type: ignore[
         entry("housing.tenant_rights", en="Tenant rights and the rental contract.", ru="Права жильцов."),
     )
     write(
-        content_dir / "safety/en.yml", 'situations:\n  - "he is hitting her"\nsignals:\n  - "not breathing"\n'
+        content_dir / "safety/en.yml",
+        'situations:\n  - "he is hitting her"\nsignals:\n  - "not breathing"\n'
+        'danger_over:\n  - "years ago"\n  - "now i am safe"\n  - "just a drill"\n',
     )
     write(content_dir / "safety/ru.yml", 'situations: []\nsignals:\n  - "ne dysh*"\n  - "не дышит"\n')
     nlu = NLUSettings(nearest_min=0.5, emergency_detector_threshold=0.5, emergency_caution_threshold=0.25)
@@ -188,6 +190,60 @@ async def test_a_sentence_raises_the_alarm_only_through_the_tuned_threshold(make
     reply = await make_engine(server(body)).ask("He is hitting me. Deposit?", "prague", "en")
     assert reply.urgent and reply.urgent_reason == "sentence"
     assert reply.followup is not None and reply.followup.key == "housing.tenant_rights"
+
+
+async def test_danger_told_as_over_is_answered_with_the_emergency_number_not_the_alarm(make_engine) -> None:  # type: ignore[no-untyped-def]
+    # "Years ago my ex beat me badly, now I am safe. Can I get a free lawyer?": one sentence reads as
+    # the emergency (0.8 >= 0.6), the whole message as the legal question.
+    story = parse_result(
+        [("housing.tenant_rights", 0.8), ("safety.emergency", 0.1)],
+        emergency=0.1,
+        parts=[("safety.emergency", 0.8, 0.9), ("housing.tenant_rights", 0.7, 0.8)],
+    )
+    engine = make_engine(server(story))
+    reply = await engine.ask("Years ago my ex beat me badly, now I am safe. My deposit?", "prague", "en")
+    assert not reply.urgent and reply.outcome is Outcome.ANSWER and reply.key == "housing.tenant_rights"
+    assert reply.caution  # the answer, then "if you are in danger, call 112" and a person
+    assert "112" in render_plain(engine, reply)
+    # Without the phrase the same sentence raises the alarm.
+    reply = await engine.ask("My ex beat me badly. My deposit?", "prague", "en")
+    assert reply.urgent and reply.urgent_reason == "sentence"
+    # A danger word is held back the same way ("just a drill"), but not while the model is away:
+    # then the words are all there is.
+    calm = parse_result([("housing.tenant_rights", 0.8)], emergency=0.1)
+    reply = await make_engine(server(calm)).ask(
+        "the alarm said he is not breathing, it was just a drill. who checks the alarms?", "prague", "en"
+    )
+    assert not reply.urgent and reply.caution
+
+    def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
+
+    reply = await make_engine(down).ask("not breathing, it was just a drill", "prague", "en")
+    assert reply.urgent and reply.urgent_reason == "signal"
+    # The model's reading of the whole message is never held back.
+    whole = parse_result([("housing.tenant_rights", 0.8)], emergency=0.9)
+    reply = await make_engine(server(whole)).ask(
+        "years ago he hit me, now he is back with a knife", "prague", "en"
+    )
+    assert reply.urgent and reply.urgent_reason == "detector"
+    key = parse_result([("safety.emergency", 0.5), ("housing.tenant_rights", 0.4)], emergency=0.1)
+    reply = await make_engine(server(key)).ask("now i am safe? no, he is at the door", "prague", "en")
+    assert reply.urgent and reply.urgent_reason == "key"
+
+
+def test_a_danger_over_phrase_inside_a_situation_is_reported_to_editors(content_dir: Path) -> None:
+    write(content_dir / "countries/cz/safety.yml", entry("safety.emergency", en="Call 112."))
+    write(
+        content_dir / "safety/en.yml",
+        'situations:\n  - "he hit me years ago and now he is at the door with a knife"\n'
+        'danger_over:\n  - "years ago"\n  - "it was a drill"\n',
+    )
+    kb = load_knowledge_base(content_dir, ("prague",), LANGS)
+    messages = " ".join(p.message for p in kb.errors if p.file.endswith("safety/en.yml"))
+    assert "danger_over" in messages and "years ago" in messages and "it was a drill" not in messages
+    assert kb.safety.signals.over("It Was A Drill, thank god") == ("en", "it was a drill")
+    assert kb.safety.signals.over("a drilling machine") is None
 
 
 async def test_a_message_near_an_alarm_ends_with_the_emergency_number_and_a_person(make_engine) -> None:  # type: ignore[no-untyped-def]

@@ -80,6 +80,7 @@ class Scored:
     item: Item
     result: Classification
     signal: bool
+    over: bool = False  # a "danger over" phrase in the text (Engine.urgency)
 
     @property
     def is_emergency(self) -> bool:
@@ -142,9 +143,10 @@ def _count(
 def evaluate(
     scored: Sequence[Scored], nlu: NLUSettings, urgency: Any, names: Sequence[str] = tuple(GRID)
 ) -> Choice:
-    """Recall and false alarms of one combination; ``urgency(result, signal, nlu)`` is the engine's rule."""
+    """Recall and false alarms of one combination; ``urgency(result, signal, nlu, over)`` is the
+    engine's rule."""
     thresholds = {name: getattr(nlu, name) for name in names}
-    return _count(scored, thresholds, lambda s: urgency(s.result, s.signal, nlu))
+    return _count(scored, thresholds, lambda s: urgency(s.result, s.signal, nlu, s.over))
 
 
 def evaluate_words(
@@ -203,11 +205,14 @@ def choose_caution(
 ) -> tuple[Caution, list[Caution]]:
     """With the alarm thresholds of ``nlu``: the lowest caution threshold whose line reaches at most
     ``budget`` of the other messages the alarm leaves alone (and every threshold tried).
-    ``decide(result, city, language, None, signal, nlu=…)`` is the engine's own rule."""
+    ``decide(result, city, language, None, signal, nlu=…, over=…)`` is the engine's own rule."""
     tried = []
     for threshold in CAUTION_GRID:
         trial = nlu.model_copy(update={"emergency_caution_threshold": threshold})
-        replies = [(s, decide(s.result, city, s.item.language, None, s.signal, nlu=trial)) for s in scored]
+        replies = [
+            (s, decide(s.result, city, s.item.language, None, s.signal, nlu=trial, over=s.over))
+            for s in scored
+        ]
         missed = [r for s, r in replies if s.is_emergency and not r.urgent]
         quiet = [r for s, r in replies if s.counts_for_false_alarms and not r.urgent]
         tried.append(
@@ -251,7 +256,7 @@ async def score(services: Services, items: Sequence[Item], concurrency: int = 4)
     async def one(item: Item) -> Scored:
         async with limit:
             result = await services.nlu.classify(item.text)
-        return Scored(item, result, signals.find(item.text) is not None)
+        return Scored(item, result, signals.find(item.text) is not None, signals.over(item.text) is not None)
 
     return list(await asyncio.gather(*(one(item) for item in items)))
 
