@@ -211,10 +211,13 @@ def load_safety(folder: Path, languages: Iterable[str], read_yaml: Any, problem:
             "one sentence would no longer raise the alarm on its own",
             'make the \'danger_over\' phrase more specific ("years ago" rather than "ago"), or remove it',
         ),
-        # A danger signal fires before the model is asked: such an example could never stop an alarm.
+        # A danger signal fires before the model is asked: such an example could never stop an alarm
+        # (unless a "danger over" phrase holds the signal back).
         (
             "not_emergencies",
-            lambda item: f"'{item}' ({found[1]})" if (found := signals.find(item)) else None,
+            lambda item: (
+                f"'{item}' ({found[1]})" if (found := signals.find(item)) and not signals.over(item) else None
+            ),
             "these not-emergencies contain a danger signal, so they would still raise the alarm",
             "reword them without the signal, or remove the signal from 'signals' if it is not one",
         ),

@@ -237,11 +237,18 @@ def test_a_danger_over_phrase_inside_a_situation_is_reported_to_editors(content_
     write(
         content_dir / "safety/en.yml",
         'situations:\n  - "he hit me years ago and now he is at the door with a knife"\n'
+        'signals:\n  - "heart attack"\n'
+        'not_emergencies:\n  - "i had a heart attack years ago, do i need a paper for my permit?"\n'
+        '  - "my boss gave me a heart attack with this contract"\n'
         'danger_over:\n  - "years ago"\n  - "it was a drill"\n',
     )
     kb = load_knowledge_base(content_dir, ("prague",), LANGS)
     messages = " ".join(p.message for p in kb.errors if p.file.endswith("safety/en.yml"))
     assert "danger_over" in messages and "years ago" in messages and "it was a drill" not in messages
+    # A not-emergency with a danger signal could never stop an alarm, unless a "danger over" phrase
+    # holds the signal back.
+    assert "still raise the alarm" in messages and "my boss gave me a heart attack" in messages
+    assert "do i need a paper" not in messages
     assert kb.safety.signals.over("It Was A Drill, thank god") == ("en", "it was a drill")
     assert kb.safety.signals.over("a drilling machine") is None
 
