@@ -421,7 +421,7 @@ async def test_without_the_model_the_closest_topics_by_their_words_are_offered(
 def test_thresholds_are_chosen_recall_first_on_development_messages(make_engine) -> None:  # type: ignore[no-untyped-def]
     from bot.tools.realistic import Item
     from bot.tools.tune import Scored, choose, evaluate, frontier, grid
-    from nlu import Classification
+    from nlu import Classification, PartScore
 
     def scored(style: str, key: str, whole: float, signal: bool = False) -> Scored:
         result = Classification(key, 0.8, (IntentScore(key, 0.8),), emergency_whole=whole)
@@ -472,7 +472,7 @@ def test_a_false_alarm_or_two_more_does_not_buy_a_higher_threshold() -> None:
 def test_the_caution_threshold_is_the_lowest_within_its_budget(make_engine) -> None:  # type: ignore[no-untyped-def]
     from bot.tools.realistic import Item
     from bot.tools.tune import Scored, choose_caution
-    from nlu import Classification
+    from nlu import Classification, PartScore
 
     def scored(style: str, key: str, detector: float) -> Scored:
         result = Classification(
@@ -495,6 +495,19 @@ def test_the_caution_threshold_is_the_lowest_within_its_budget(make_engine) -> N
     assert (chosen.cautioned, chosen.quiet) == (1, 3)
     assert [c.cautioned for c in tried[:6]] == [2, 2, 1, 1, 1, 0]
     assert next(c for c in tried if c.threshold == 0.35).covered == 0  # above the farewell's 0.3
+    # "Years ago he beat me badly. Can I get a lawyer?": a sentence alarm a "danger over" phrase held
+    # back gets the line at every threshold; it is reported, and does not use up the budget.
+    past = Classification(
+        "services.legal_aid",
+        0.9,
+        (IntentScore("services.legal_aid", 0.9),),
+        parts=(PartScore("safety.emergency", 0.8, 0.9), PartScore("services.legal_aid", 0.9, 0.9)),
+    )
+    messages.append(Scored(Item("en", "years ago…", "services.legal_aid", "distress"), past, False, True))
+    again, tried = choose_caution(messages, nlu, engine.decide, "prague", budget=0.4)
+    assert again.threshold == 0.15 and (again.cautioned, again.quiet, again.held_back) == (2, 4, 1)
+    assert [c.cautioned for c in tried[:6]] == [3, 3, 2, 2, 2, 1]
+    assert again.rate == 0.25  # one of four from the threshold
 
 
 # Figurative or negated danger words, one per language, each with the same danger word meant for real.

@@ -68,7 +68,9 @@ WORDS_GRID: dict[str, tuple[float, ...]] = {
 # Below the alarm: the caution line (the emergency number and a person) ends a reply that is not an
 # answer when the message comes this near an alarm (``Engine.concern``). The lowest value whose line
 # reaches at most CAUTION_BUDGET of the other development messages the alarm left alone (a line on
-# a distressing one is no harm: most of those that get it are).
+# a distressing one is no harm: most of those that get it are). The lines a "danger over" phrase
+# gives (an alarm it held back) come at every value, so they are reported but not counted against
+# the budget: the budget is what the threshold adds.
 CAUTION_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(1, 20))  # 0.05-0.95
 CAUTION_BUDGET = 0.10
 
@@ -190,10 +192,12 @@ class Caution:
     missed: int
     cautioned: int  # other messages, not alarmed, that get it
     quiet: int
+    held_back: int = 0  # of ``cautioned``, those that get it at any threshold (a "danger over" phrase)
 
     @property
     def rate(self) -> float:
-        return self.cautioned / self.quiet if self.quiet else 0.0
+        """The share of the other messages that get the line from this threshold."""
+        return (self.cautioned - self.held_back) / self.quiet if self.quiet else 0.0
 
 
 def choose_caution(
@@ -206,15 +210,21 @@ def choose_caution(
     """With the alarm thresholds of ``nlu``: the lowest caution threshold whose line reaches at most
     ``budget`` of the other messages the alarm leaves alone (and every threshold tried).
     ``decide(result, city, language, None, signal, nlu=…, over=…)`` is the engine's own rule."""
-    tried = []
-    for threshold in CAUTION_GRID:
+
+    def replies(threshold: float) -> list[tuple[Scored, Reply]]:
         trial = nlu.model_copy(update={"emergency_caution_threshold": threshold})
-        replies = [
+        return [
             (s, decide(s.result, city, s.item.language, None, s.signal, nlu=trial, over=s.over))
             for s in scored
         ]
-        missed = [r for s, r in replies if s.is_emergency and not r.urgent]
-        quiet = [r for s, r in replies if s.counts_for_false_alarms and not r.urgent]
+
+    # Lines at a threshold no message reaches: those a "danger over" phrase gives.
+    held_back = sum(r.caution for s, r in replies(1.0) if s.counts_for_false_alarms and not r.urgent)
+    tried = []
+    for threshold in CAUTION_GRID:
+        answered = replies(threshold)
+        missed = [r for s, r in answered if s.is_emergency and not r.urgent]
+        quiet = [r for s, r in answered if s.counts_for_false_alarms and not r.urgent]
         tried.append(
             Caution(
                 threshold,
@@ -222,6 +232,7 @@ def choose_caution(
                 len(missed),
                 sum(r.caution for r in quiet),
                 len(quiet),
+                held_back,
             )
         )
     within = [c for c in tried if c.rate <= budget] or [tried[-1]]
@@ -342,14 +353,20 @@ async def _tune(args: argparse.Namespace) -> int:
     print(
         f"\n## Below the alarm: the caution line\n\nWith the chosen thresholds, the lowest "
         f"`emergency_caution_threshold` whose line (on replies that are not an answer) reaches at most "
-        f"{CAUTION_BUDGET:.0%} of the other messages the alarm leaves alone.\n"
+        f"{CAUTION_BUDGET:.0%} of the other messages the alarm leaves alone. The {caution.held_back} "
+        f"lines a 'danger over' phrase gives (an alarm it held back) come at every threshold and do "
+        f"not count against that share.\n"
     )
-    print("| emergency_caution_threshold | missed emergencies with the line | other messages with it |")
-    print("|---:|---:|---:|")
+    print(
+        "| emergency_caution_threshold | missed emergencies with the line "
+        "| other messages with it | from the threshold |"
+    )
+    print("|---:|---:|---:|---:|")
     for c in tried:
         mark = "**" if c == caution else ""
         print(
-            f"| {mark}{c.threshold}{mark} | {c.covered}/{c.missed} | {c.cautioned}/{c.quiet} ({c.rate:.1%}) |"
+            f"| {mark}{c.threshold}{mark} | {c.covered}/{c.missed} | {c.cautioned}/{c.quiet} "
+            f"| {c.cautioned - c.held_back} ({c.rate:.1%}) |"
         )
     print(f"\nIn config.yml (nlu:):\n\n    emergency_caution_threshold: {caution.threshold}")
     # Without the model: its false alarms on these messages are the budget.
