@@ -421,7 +421,7 @@ async def test_without_the_model_the_closest_topics_by_their_words_are_offered(
 def test_thresholds_are_chosen_recall_first_on_development_messages(make_engine) -> None:  # type: ignore[no-untyped-def]
     from bot.tools.realistic import Item
     from bot.tools.tune import Scored, choose, evaluate, frontier, grid
-    from nlu import Classification, PartScore
+    from nlu import Classification
 
     def scored(style: str, key: str, whole: float, signal: bool = False) -> Scored:
         result = Classification(key, 0.8, (IntentScore(key, 0.8),), emergency_whole=whole)
