@@ -18,7 +18,7 @@ import yaml
 
 from bot.engine import Engine, Outcome
 from bot.i18n import Catalogues
-from bot.knowledge import load_knowledge_base
+from bot.knowledge import KnowledgeBase, load_knowledge_base
 from bot.language import LanguageDetector
 from bot.render import render_plain
 from bot.runtime import training_examples, training_keys
@@ -232,18 +232,23 @@ async def test_danger_told_as_over_is_answered_with_the_emergency_number_not_the
     assert reply.urgent and reply.urgent_reason == "key"
 
 
-def test_a_danger_over_phrase_inside_a_situation_is_reported_to_editors(content_dir: Path) -> None:
+def load_safety_file(content_dir: Path, text: str) -> tuple[KnowledgeBase, str]:
+    """A knowledge base with ``text`` as content/safety/en.yml, and what the checker says of that file."""
     write(content_dir / "countries/cz/safety.yml", entry("safety.emergency", en="Call 112."))
-    write(
-        content_dir / "safety/en.yml",
+    write(content_dir / "safety/en.yml", text)
+    kb = load_knowledge_base(content_dir, ("prague",), LANGS)
+    return kb, " ".join(p.message for p in kb.errors if p.file.endswith("safety/en.yml"))
+
+
+def test_a_danger_over_phrase_inside_a_situation_is_reported_to_editors(content_dir: Path) -> None:
+    kb, messages = load_safety_file(
+        content_dir,
         'situations:\n  - "he hit me years ago and now he is at the door with a knife"\n'
         'signals:\n  - "heart attack"\n'
         'not_emergencies:\n  - "i had a heart attack years ago, do i need a paper for my permit?"\n'
         '  - "my boss gave me a heart attack with this contract"\n'
         'danger_over:\n  - "years ago"\n  - "it was a drill"\n',
     )
-    kb = load_knowledge_base(content_dir, ("prague",), LANGS)
-    messages = " ".join(p.message for p in kb.errors if p.file.endswith("safety/en.yml"))
     assert "danger_over" in messages and "years ago" in messages and "it was a drill" not in messages
     # A not-emergency with a danger signal could never stop an alarm, unless a "danger over" phrase
     # holds the signal back.
@@ -349,31 +354,26 @@ def test_a_signal_inside_a_safe_phrase_does_not_count_and_editors_are_told_of_us
         "en",
         "heart attack",
     )
-    write(content_dir / "countries/cz/safety.yml", entry("safety.emergency", en="Call 112."))
-    write(
-        content_dir / "safety/en.yml",
+    kb, messages = load_safety_file(
+        content_dir,
         'situations:\n  - "my dad is having a heart attack"\n'
         '  - "he says he is not suicidal but he is on the roof"\n'
         'signals:\n  - "heart attack"\n  - "on the roof"\n'
         'safe_phrases:\n  - "almost had a heart attack"\n  - "not suicidal but he is on the roof"\n'
         '  - "dying of boredom"\n',
     )
-    kb = load_knowledge_base(content_dir, ("prague",), LANGS)
-    messages = " ".join(p.message for p in kb.errors if p.file.endswith("safety/en.yml"))
     assert "no danger signal" in messages and "dying of boredom" in messages
     assert "hides the danger signal" in messages and "on the roof" in messages
     assert kb.safety.signals.find("I almost had a heart attack") is None
 
 
 def test_not_emergencies_train_only_the_detector_and_may_not_hold_a_danger_signal(content_dir: Path) -> None:
-    write(content_dir / "countries/cz/safety.yml", entry("safety.emergency", en="Call 112."))
-    write(
-        content_dir / "safety/en.yml",
+    kb, _ = load_safety_file(
+        content_dir,
         'situations:\n  - "he is hitting her"\nsignals:\n  - "not breathing"\n'
         'not_emergencies:\n  - "this bureaucracy is killing me"\n'
         '  - "my grandad was not breathing well last winter, how do I find a GP"\n',
     )
-    kb = load_knowledge_base(content_dir, ("prague",), LANGS)
     # Loaded, but a line with a danger signal could never stop an alarm: the editor is told which.
     assert kb.safety.not_emergencies["en"][0] == "this bureaucracy is killing me"
     [problem] = [p for p in kb.errors if p.file.endswith("safety/en.yml")]
