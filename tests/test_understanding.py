@@ -544,6 +544,36 @@ FIGURATIVE_AND_REAL = {
 }
 
 
+# Danger long past, and danger from the recent past that may still go on. Written for this test.
+PAST_AND_RECENT = {
+    "en": (
+        "years ago my ex was hitting me, now i am safe. can i get a free lawyer for the divorce?",
+        "he got out of prison last month and now he is hitting me again",
+    ),
+    "ru": (
+        "пять лет назад муж бьет меня каждый день, теперь я в безопасности. как получить внж отдельно?",
+        "в прошлом году он вышел из тюрьмы, сейчас бьет меня",
+    ),
+    "it": (
+        "anni fa mi picchia ogni sera, ora sono al sicuro. posso avere un avvocato gratis?",
+        "il mese scorso è uscito di prigione e adesso mi picchia",
+    ),
+}
+
+
+def test_only_danger_long_past_holds_back_a_danger_word() -> None:
+    # "Last month", "last year": the danger may still go on, so such phrases are no "danger over".
+    safety = load_safety(
+        ROOT / "content/safety",
+        tuple(PAST_AND_RECENT),
+        lambda path: yaml.safe_load(path.read_text(encoding="utf-8")),
+        lambda path, message, hint: None,
+    )
+    for lang, (past, recent) in PAST_AND_RECENT.items():
+        assert safety.signals.find(past) is not None and safety.signals.over(past) is not None, lang
+        assert safety.signals.find(recent) is not None and safety.signals.over(recent) is None, lang
+
+
 def test_shipped_safe_phrases_stop_figurative_danger_words_and_never_the_real_ones() -> None:
     problems: list[str] = []
     safety = load_safety(
